@@ -1,0 +1,3 @@
+//! Reusable pieces: the app layout, badges, panels, state views.
+pub mod layout;
+pub mod ui;

@@ -1,0 +1,71 @@
+//! Repository functions, one file per table family. Each takes a `&mut PgConnection` so the
+//! caller picks the transaction; tenant isolation comes from the claims set on that
+//! transaction (see [`Db::tenant_tx`]) and the RLS policies in `migrations/`.
+pub mod audit;
+pub mod members;
+pub mod projects;
+pub mod tokens;
+
+use crate::models::Role;
+use serde::Serialize;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+/// The claims a transaction runs under; serialized into `request.jwt.claims`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DbClaims {
+    pub sub: Uuid,
+    pub tenant_id: Uuid,
+    pub role: Role,
+}
+
+/// The application pool. Its connections run as the non-owner role `odooops_app`, so every
+/// query is subject to row-level security.
+#[derive(Clone)]
+pub struct Db {
+    pool: PgPool,
+}
+
+impl Db {
+    pub fn new(pool: PgPool) -> Self {
+        Db { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A transaction whose queries see only `claims.tenant_id`'s rows.
+    pub async fn tenant_tx(&self, claims: &DbClaims) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        set_claims(&mut tx, claims).await?;
+        Ok(tx)
+    }
+
+    /// A transaction without a tenant: RLS hides every tenant row; only the
+    /// SECURITY DEFINER auth functions are useful here.
+    pub async fn anon_tx(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+}
+
+/// Sets the claims for the rest of the current transaction only (`is_local = true`), so a
+/// pooled connection never carries one request's tenant into the next.
+pub async fn set_claims(conn: &mut sqlx::PgConnection, claims: &DbClaims) -> Result<(), sqlx::Error> {
+    let json = serde_json::to_string(claims).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query("select set_config('request.jwt.claims', $1, true)")
+        .bind(json)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Maps a unique-constraint violation to `Some(constraint name)`.
+pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
+    match err {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            Some(db.constraint().unwrap_or_default().to_string())
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,65 @@
+//! OdooOps Console: Leptos components and server functions.
+#![forbid(unsafe_code)]
+#![recursion_limit = "256"]
+
+pub mod api;
+pub mod components;
+pub mod models;
+pub mod pages;
+
+#[cfg(feature = "ssr")]
+pub mod auth;
+#[cfg(feature = "ssr")]
+pub mod db;
+#[cfg(feature = "ssr")]
+pub mod state;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+/// The HTML document around the app (server side).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en" class="h-full">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body class="h-full bg-slate-50 text-slate-800 antialiased">
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Async rendering: a page's status code (302 to login, 403, 404) is known before the
+    // first byte is sent.
+    let ssr = SsrMode::Async;
+    view! {
+        <Stylesheet id="leptos" href="/pkg/odooops.css" />
+        <Title formatter=|t: String| if t.is_empty() { "OdooOps Console".to_string() } else { format!("{t} · OdooOps") } />
+        <Router>
+            <Routes fallback=|| view! { <pages::errors::NotFound /> }>
+                <Route path=path!("/login") view=pages::login::LoginPage ssr=ssr.clone() />
+                <ParentRoute path=path!("") view=components::layout::Layout ssr=ssr.clone()>
+                    <Route path=path!("") view=pages::dashboard::DashboardPage ssr=ssr.clone() />
+                    <Route path=path!("projects/:slug") view=pages::project::ProjectPage ssr=ssr.clone() />
+                    <Route path=path!("admin/members") view=pages::members::MembersPage ssr=ssr.clone() />
+                    <Route path=path!("admin/tokens") view=pages::tokens::TokensPage ssr=ssr.clone() />
+                    <Route path=path!("audit") view=pages::audit::AuditPage ssr=ssr.clone() />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

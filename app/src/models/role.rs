@@ -1,0 +1,123 @@
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A member's role in a tenant. Mirrors the `ops.role` PostgreSQL enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
+#[cfg_attr(feature = "ssr", sqlx(type_name = "ops.role", rename_all = "lowercase"))]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Sysadmin,
+    Developer,
+    Tester,
+    Pm,
+}
+
+/// What a role may do. Every server function checks one of these on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    ViewDashboard,
+    ManageMembers,
+    ManageApiTokens,
+    ViewAudit,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Admin, Role::Sysadmin, Role::Developer, Role::Tester, Role::Pm];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Sysadmin => "sysadmin",
+            Role::Developer => "developer",
+            Role::Tester => "tester",
+            Role::Pm => "pm",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Admin => "Admin",
+            Role::Sysadmin => "Sysadmin",
+            Role::Developer => "Developer",
+            Role::Tester => "Tester",
+            Role::Pm => "Project manager",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s.trim().to_ascii_lowercase())
+    }
+
+    pub fn allows(self, cap: Capability) -> bool {
+        match cap {
+            Capability::ViewDashboard => true,
+            Capability::ManageMembers | Capability::ManageApiTokens => self == Role::Admin,
+            Capability::ViewAudit => matches!(self, Role::Admin | Role::Sysadmin),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An environment's stage. Mirrors the `ops.stage` PostgreSQL enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
+#[cfg_attr(feature = "ssr", sqlx(type_name = "ops.stage", rename_all = "lowercase"))]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Production,
+    Staging,
+    Development,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Production => "production",
+            Stage::Staging => "staging",
+            Stage::Development => "development",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_admins_manage_members_and_tokens() {
+        for role in Role::ALL {
+            assert_eq!(role.allows(Capability::ManageMembers), role == Role::Admin);
+            assert_eq!(role.allows(Capability::ManageApiTokens), role == Role::Admin);
+        }
+    }
+
+    #[test]
+    fn audit_is_for_admins_and_sysadmins() {
+        let allowed: Vec<_> = Role::ALL.into_iter().filter(|r| r.allows(Capability::ViewAudit)).collect();
+        assert_eq!(allowed, vec![Role::Admin, Role::Sysadmin]);
+    }
+
+    #[test]
+    fn roles_parse_from_their_names_only() {
+        assert_eq!(Role::parse(" PM "), Some(Role::Pm));
+        assert_eq!(Role::parse("root"), None);
+    }
+}
+
+/// Minimum rules for a password a person sets (checked in the form and on the server).
+pub fn validate_password(password: &str) -> Result<(), String> {
+    if password.chars().count() < 10 {
+        return Err("at least 10 characters.".into());
+    }
+    if password.len() > 256 {
+        return Err("256 bytes at most.".into());
+    }
+    Ok(())
+}

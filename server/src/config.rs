@@ -1,0 +1,129 @@
+//! Configuration: one struct, parsed once from flags and environment variables
+//! (every variable is documented in `.env.example`).
+use app::auth::Secret;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "odooops", version, about = "OdooOps Console: operations console for Odoo-style apps on PostgreSQL")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web console (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage console users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// Load demo data (a tenant, a project with three environments, one user per role).
+    #[arg(long, env = "ODOOOPS_DEMO")]
+    pub demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user and give them a role in a tenant (created if missing).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// admin, sysadmin, developer, tester or pm
+        #[arg(long)]
+        role: String,
+        /// Tenant slug, e.g. `acme`.
+        #[arg(long)]
+        tenant: String,
+        /// Read the password from this environment variable instead of generating one.
+        #[arg(long)]
+        password_env: Option<String>,
+    },
+    /// Set a new password for an existing user (a generated one is printed).
+    SetPassword {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_env: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project with production, staging and development environments.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        repo: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// PostgreSQL URL of an existing server (owner role). Without it, a private cluster is started.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Separate login for request work (must be a member-free, non-owner role). Without it the
+    /// owner connection switches to `odooops_app` with `set role`.
+    #[arg(long, env = "ODOOOPS_APP_DATABASE_URL", global = true, hide_env_values = true)]
+    pub app_database_url: Option<String>,
+    /// Where the console keeps its state (embedded cluster, demo credentials).
+    #[arg(long, env = "ODOOOPS_DATA_DIR", default_value = "./.odooops", global = true)]
+    pub data_dir: PathBuf,
+    /// Port of the embedded cluster (default: a free loopback port).
+    #[arg(long, env = "ODOOOPS_PG_PORT", global = true)]
+    pub pg_port: Option<u16>,
+    /// Address the web console listens on.
+    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000", global = true)]
+    pub addr: String,
+    /// Directory with the built site (`/pkg` JS, WASM and CSS).
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site", global = true)]
+    pub site_root: String,
+    #[arg(long, env = "LEPTOS_OUTPUT_NAME", default_value = "odooops", global = true)]
+    pub output_name: String,
+    /// HS256 key for session tokens. Without it, one is generated once and kept in the database.
+    #[arg(long, env = "ODOOOPS_JWT_SECRET", global = true, hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Minutes of inactivity after which a session ends.
+    #[arg(long, env = "ODOOOPS_SESSION_TTL_MINUTES", default_value_t = 30, global = true)]
+    pub session_ttl_minutes: u64,
+    /// Mark the session cookie `Secure` (set when served over HTTPS).
+    #[arg(long, env = "ODOOOPS_SECURE_COOKIES", global = true)]
+    pub secure_cookies: bool,
+    /// Size of the request connection pool.
+    #[arg(long, env = "ODOOOPS_DB_POOL_SIZE", default_value_t = 10, global = true)]
+    pub db_pool_size: u32,
+    /// `json` (default) or `text`.
+    #[arg(long, env = "ODOOOPS_LOG_FORMAT", default_value = "json", global = true)]
+    pub log_format: String,
+    /// tracing filter, e.g. `info,sqlx=warn`.
+    #[arg(long, env = "RUST_LOG", default_value = "info,sqlx=warn", global = true)]
+    pub log_filter: String,
+    /// Fixed password for demo users (tests); generated when absent.
+    #[arg(long, env = "ODOOOPS_DEMO_PASSWORD", global = true, hide_env_values = true)]
+    pub demo_password: Option<String>,
+}
+
+impl Config {
+    pub fn jwt_secret(&self) -> Option<Secret> {
+        self.jwt_secret.clone().map(Secret::new)
+    }
+}

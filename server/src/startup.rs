@@ -1,0 +1,94 @@
+//! Building the router and running the HTTP server with one shutdown signal.
+use crate::routes;
+use crate::telemetry::{self, Metrics};
+use anyhow::{Context, Result};
+use app::state::AppState;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::net::SocketAddr;
+use std::future::Future;
+use tokio::net::TcpListener;
+
+pub fn leptos_options(output_name: &str, site_root: &str, addr: SocketAddr) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name(output_name.to_string())
+        .site_root(site_root.to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build()
+}
+
+/// State shared by the plain (non-Leptos) routes.
+#[derive(Clone)]
+pub struct HttpState {
+    pub app: AppState,
+    pub metrics: Metrics,
+}
+
+pub fn router(state: AppState, metrics: Metrics) -> Router {
+    let routes = generate_route_list(app::App);
+    let ctx_state = state.clone();
+    let context = move || provide_context(ctx_state.clone());
+    let http = HttpState { app: state.clone(), metrics: metrics.clone() };
+    let plain = Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::health::metrics))
+        .route("/api/v1/whoami", get(routes::machine::whoami))
+        .with_state(http);
+    Router::new()
+        .leptos_routes_with_context(&state, routes, context.clone(), {
+            let options = state.leptos_options.clone();
+            move || app::shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, app::shell))
+        .with_state(state)
+        .merge(plain)
+        .layer(middleware::from_fn_with_state(metrics, telemetry::track))
+        .layer(middleware::from_fn(peer_header))
+}
+
+/// Records the TCP peer in a header the app trusts (any client-sent value is replaced).
+async fn peer_header(mut req: Request, next: Next) -> Response {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
+    match HeaderValue::from_str(&peer) {
+        Ok(v) => req.headers_mut().insert("x-odooops-peer", v),
+        Err(_) => req.headers_mut().remove("x-odooops-peer"),
+    };
+    next.run(req).await
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains connections.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server")
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown requested");
+}
