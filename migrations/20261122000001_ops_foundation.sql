@@ -8,10 +8,16 @@
 
 create schema if not exists ops;
 
+-- Roles are cluster-wide: several databases of one cluster (tests, tenants' environments)
+-- may run this at the same moment, so a concurrent creator is not an error.
 do $$
 begin
   if not exists (select 1 from pg_roles where rolname = 'odooops_app') then
-    create role odooops_app nologin noinherit nobypassrls;
+    begin
+      create role odooops_app nologin noinherit nobypassrls;
+    exception when duplicate_object or unique_violation then
+      null;
+    end;
   end if;
 end
 $$;
@@ -20,7 +26,15 @@ $$;
 -- be a member of it.
 do $$
 begin
-  execute format('grant odooops_app to %I', current_user);
+  if not pg_has_role(current_user, 'odooops_app', 'member') then
+    begin
+      execute format('grant odooops_app to %I', current_user);
+    exception when unique_violation or duplicate_object or object_not_in_prerequisite_state then
+      null;
+    when others then
+      if sqlstate <> 'XX000' then raise; end if;  -- "tuple concurrently updated"
+    end;
+  end if;
 end
 $$;
 

@@ -43,6 +43,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Effects run only in the browser: this marks the page as hydrated (browser tests wait
+    // for it before they type into forms).
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
     // Async rendering: a page's status code (302 to login, 403, 404) is known before the
     // first byte is sent.
     let ssr = SsrMode::Async;

@@ -13,20 +13,21 @@ pub fn Layout() -> impl IntoView {
     let location = use_location();
     view! {
         <Suspense fallback=|| view! { <div class="p-8"><Loading /></div> }>
-            {move || Suspend::new(async move {
+            {move || {
+                let next = here(&location);
+                Suspend::new(async move {
                 match user.await {
                     Ok(Some(u)) => {
                         provide_context(u.clone());
                         view! { <Frame user=u /> }.into_any()
                     }
                     Ok(None) => {
-                        let next = here(&location);
                         let to = if next == "/" { "/login".to_string() } else { format!("/login?next={}", urlencode(&next)) };
                         view! { <Redirect path=to /> }.into_any()
                     }
                     Err(e) => view! { <div class="p-8"><ErrorPanel error=e /></div> }.into_any(),
                 }
-            })}
+            })}}
         </Suspense>
     }
 }

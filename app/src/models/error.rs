@@ -44,12 +44,21 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        match value {
+        let err = match value {
             ServerFnErrorErr::Args(e) | ServerFnErrorErr::MissingArg(e) => {
                 AppError::Invalid(format!("Invalid input: {e}"))
             }
             other => AppError::Transport(other.to_string()),
+        };
+        // On the server this runs while the request is being answered: a request whose
+        // arguments do not decode is the client's fault (422), not the server's (500).
+        #[cfg(feature = "ssr")]
+        if let AppError::Invalid(_) = err {
+            if let Some(opts) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+                opts.set_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+            }
         }
+        err
     }
 }
 
