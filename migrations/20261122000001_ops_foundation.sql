@@ -126,23 +126,28 @@ create table ops.projects (
   repo_url text not null default '',
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  unique (tenant_id, slug)
+  unique (tenant_id, slug),
+  -- Target of the composite foreign keys below: a row can only point at a row of its own
+  -- tenant (foreign-key checks do not go through RLS, so this must be structural).
+  unique (tenant_id, id)
 );
 create index projects_tenant_id_idx on ops.projects (tenant_id);
 
 create table ops.environments (
   id uuid primary key default gen_random_uuid(),
   tenant_id uuid not null references ops.tenants (id) on delete cascade,
-  project_id uuid not null references ops.projects (id) on delete cascade,
+  project_id uuid not null,
   name text not null check (name ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
   stage ops.stage not null,
   branch_name text not null default '',
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  unique (project_id, name)
+  unique (project_id, name),
+  unique (tenant_id, id),
+  foreign key (tenant_id, project_id) references ops.projects (tenant_id, id) on delete cascade
 );
 create index environments_tenant_id_idx on ops.environments (tenant_id);
-create index environments_project_id_idx on ops.environments (project_id);
+create index environments_project_id_idx on ops.environments (tenant_id, project_id);
 -- At most one production environment per project.
 create unique index environments_one_production_per_project
   on ops.environments (project_id) where stage = 'production';
@@ -150,18 +155,21 @@ create unique index environments_one_production_per_project
 create table ops.branches (
   id uuid primary key default gen_random_uuid(),
   tenant_id uuid not null references ops.tenants (id) on delete cascade,
-  project_id uuid not null references ops.projects (id) on delete cascade,
-  environment_id uuid references ops.environments (id) on delete set null,
+  project_id uuid not null,
+  environment_id uuid,
   name text not null check (length(name) between 1 and 255),
   head_sha text check (head_sha ~ '^[0-9a-f]{7,64}$'),
   archived_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  unique (project_id, name)
+  unique (project_id, name),
+  foreign key (tenant_id, project_id) references ops.projects (tenant_id, id) on delete cascade,
+  foreign key (tenant_id, environment_id) references ops.environments (tenant_id, id)
+    on delete set null (environment_id)
 );
 create index branches_tenant_id_idx on ops.branches (tenant_id);
-create index branches_project_id_idx on ops.branches (project_id);
-create index branches_environment_id_idx on ops.branches (environment_id);
+create index branches_project_id_idx on ops.branches (tenant_id, project_id);
+create index branches_environment_id_idx on ops.branches (tenant_id, environment_id);
 
 -- Append-only. tenant_id is null only for events that belong to no tenant yet
 -- (a failed login for an unknown email).
@@ -183,7 +191,7 @@ create index audit_log_actor_id_idx on ops.audit_log (actor_id);
 create table ops.api_tokens (
   id uuid primary key default gen_random_uuid(),
   tenant_id uuid not null references ops.tenants (id) on delete cascade,
-  project_id uuid references ops.projects (id) on delete cascade,
+  project_id uuid,
   created_by uuid references ops.users (id) on delete set null,
   name text not null check (length(name) between 1 and 100),
   prefix text not null,
@@ -193,10 +201,11 @@ create table ops.api_tokens (
   last_used_at timestamptz,
   revoked_at timestamptz,
   created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now()
+  updated_at timestamptz not null default now(),
+  foreign key (tenant_id, project_id) references ops.projects (tenant_id, id) on delete cascade
 );
 create index api_tokens_tenant_id_idx on ops.api_tokens (tenant_id);
-create index api_tokens_project_id_idx on ops.api_tokens (project_id);
+create index api_tokens_project_id_idx on ops.api_tokens (tenant_id, project_id);
 create index api_tokens_created_by_idx on ops.api_tokens (created_by);
 
 -- Failed-login bookkeeping per normalized email, shared by every console process.
@@ -243,7 +252,8 @@ create trigger audit_log_append_only before update or delete on ops.audit_log
   for each row execute function ops.audit_log_is_append_only();
 
 -- ---------------------------------------------------------------------------------------
--- Row-level security.
+-- Row-level security. Claim lookups are wrapped in `(select ...)` so PostgreSQL evaluates
+-- them once per statement rather than once per row.
 alter table ops.tenants enable row level security;
 alter table ops.tenants force row level security;
 alter table ops.users enable row level security;
@@ -280,23 +290,23 @@ end
 $$;
 
 create policy tenant_read on ops.tenants for select to odooops_app
-  using (id = ops.current_tenant_id());
+  using (id = (select ops.current_tenant_id()));
 
 create policy users_same_tenant on ops.users for select to odooops_app
   using (
-    id = ops.current_user_id()
+    id = (select ops.current_user_id())
     or exists (select 1 from ops.memberships m
-               where m.user_id = users.id and m.tenant_id = ops.current_tenant_id())
+               where m.user_id = users.id and m.tenant_id = (select ops.current_tenant_id()))
   );
 -- A user row holds no tenant data; anyone logged in may create one, but reading it back
 -- needs a membership in the caller's tenant (the policy above).
 create policy users_insert on ops.users for insert to odooops_app
-  with check (ops.current_tenant_id() is not null);
+  with check ((select ops.current_tenant_id()) is not null);
 create policy users_update_same_tenant on ops.users for update to odooops_app
   using (
-    id = ops.current_user_id()
+    id = (select ops.current_user_id())
     or exists (select 1 from ops.memberships m
-               where m.user_id = users.id and m.tenant_id = ops.current_tenant_id())
+               where m.user_id = users.id and m.tenant_id = (select ops.current_tenant_id()))
   );
 
 do $$
@@ -305,19 +315,22 @@ begin
   foreach t in array array['memberships','projects','environments','branches','api_tokens']
   loop
     execute format('create policy tenant_isolation on ops.%I for all to odooops_app
-                    using (tenant_id = ops.current_tenant_id())
-                    with check (tenant_id = ops.current_tenant_id())', t);
+                    using (tenant_id = (select ops.current_tenant_id()))
+                    with check (tenant_id = (select ops.current_tenant_id()))', t);
   end loop;
 end
 $$;
 
 create policy audit_read on ops.audit_log for select to odooops_app
-  using (tenant_id = ops.current_tenant_id());
+  using (tenant_id = (select ops.current_tenant_id()));
 create policy audit_append on ops.audit_log for insert to odooops_app
-  with check (tenant_id = ops.current_tenant_id());
+  with check (tenant_id = (select ops.current_tenant_id()));
 
 grant select on ops.tenants to odooops_app;
-grant select, insert, update on ops.users to odooops_app;
+-- password_hash is readable by no request: login reads it through ops.auth_lookup only.
+grant select (id, email, display_name, disabled, created_at, updated_at) on ops.users to odooops_app;
+grant insert (id, email, display_name, password_hash) on ops.users to odooops_app;
+grant update (display_name, disabled) on ops.users to odooops_app;
 grant select, insert, update, delete on ops.memberships, ops.projects, ops.environments,
   ops.branches to odooops_app;
 grant select, insert, update on ops.api_tokens to odooops_app;

@@ -79,12 +79,12 @@ pub enum ProjectCommand {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// PostgreSQL URL of an existing server (owner role). Without it, a private cluster is started.
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    pub database_url: Option<String>,
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true, value_parser = parse_secret)]
+    pub database_url: Option<Secret>,
     /// Separate login for request work (must be a member-free, non-owner role). Without it the
     /// owner connection switches to `odooops_app` with `set role`.
-    #[arg(long, env = "ODOOOPS_APP_DATABASE_URL", global = true, hide_env_values = true)]
-    pub app_database_url: Option<String>,
+    #[arg(long, env = "ODOOOPS_APP_DATABASE_URL", global = true, hide_env_values = true, value_parser = parse_secret)]
+    pub app_database_url: Option<Secret>,
     /// Where the console keeps its state (embedded cluster, demo credentials).
     #[arg(long, env = "ODOOOPS_DATA_DIR", default_value = "./.odooops", global = true)]
     pub data_dir: PathBuf,
@@ -100,8 +100,8 @@ pub struct Config {
     #[arg(long, env = "LEPTOS_OUTPUT_NAME", default_value = "odooops", global = true)]
     pub output_name: String,
     /// HS256 key for session tokens. Without it, one is generated once and kept in the database.
-    #[arg(long, env = "ODOOOPS_JWT_SECRET", global = true, hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    #[arg(long, env = "ODOOOPS_JWT_SECRET", global = true, hide_env_values = true, value_parser = parse_secret)]
+    pub jwt_secret: Option<Secret>,
     /// Minutes of inactivity after which a session ends.
     #[arg(long, env = "ODOOOPS_SESSION_TTL_MINUTES", default_value_t = 30, global = true)]
     pub session_ttl_minutes: u64,
@@ -118,12 +118,24 @@ pub struct Config {
     #[arg(long, env = "RUST_LOG", default_value = "info,sqlx=warn", global = true)]
     pub log_filter: String,
     /// Fixed password for demo users (tests); generated when absent.
-    #[arg(long, env = "ODOOOPS_DEMO_PASSWORD", global = true, hide_env_values = true)]
-    pub demo_password: Option<String>,
+    #[arg(long, env = "ODOOOPS_DEMO_PASSWORD", global = true, hide_env_values = true, value_parser = parse_secret)]
+    pub demo_password: Option<Secret>,
 }
 
-impl Config {
-    pub fn jwt_secret(&self) -> Option<Secret> {
-        self.jwt_secret.clone().map(Secret::new)
+/// Secrets are parsed straight into [`Secret`], so printing the config never shows them.
+fn parse_secret(s: &str) -> Result<Secret, String> {
+    Ok(Secret::new(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_of_the_config_masks_secrets() {
+        let cli = Cli::parse_from(["odooops", "--database-url", "postgres://u:pw-123@h/db", "--jwt-secret", "k".repeat(40).as_str()]);
+        let shown = format!("{:?}", cli.config);
+        assert!(!shown.contains("pw-123") && !shown.contains(&"k".repeat(40)), "{shown}");
+        assert_eq!(cli.config.database_url.as_ref().map(|s| s.expose()), Some("postgres://u:pw-123@h/db"));
     }
 }

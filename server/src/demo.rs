@@ -30,7 +30,7 @@ pub async fn load(owner: &PgPool, cfg: &Config) -> Result<()> {
     seed_branches(&mut tx, tenant_id, project_id).await?;
     let mut lines = Vec::new();
     for role in Role::ALL {
-        let password = cfg.demo_password.clone().unwrap_or_else(app::auth::password::generate);
+        let password = cfg.demo_password.as_ref().map(|s| s.expose().to_string()).unwrap_or_else(app::auth::password::generate);
         let email = demo_email(role);
         let name = format!("Demo {}", role.label());
         admin::upsert_member(&mut tx, tenant_id, &email, &name, role, &password).await?;

@@ -25,7 +25,7 @@ pub struct Console {
 
 /// Builds the app state over an opened database and binds `addr` (port 0 picks one).
 pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Console> {
-    let jwt_key = db::jwt_secret(&database.owner, cfg.jwt_secret()).await?;
+    let jwt_key = db::jwt_secret(&database.owner, cfg.jwt_secret.clone()).await?;
     let auth = AuthSettings::new(jwt_key, Duration::from_secs(cfg.session_ttl_minutes.max(1) * 60), cfg.secure_cookies);
     let listener = tokio::net::TcpListener::bind(&cfg.addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.addr))?;
     let addr = listener.local_addr()?;

@@ -93,6 +93,8 @@ async fn roles_are_checked_on_the_server_for_pages_and_server_functions() {
         assert_eq!(res.status(), 403, "{path}");
         assert!(res.text().await.unwrap().contains("Forbidden"), "{path}");
     }
+    let denied: Vec<_> = app.audit_actions().await.into_iter().filter(|(a, t, _)| a == "access.denied" && *t == Some(app.tenant_id)).collect();
+    assert_eq!(denied.len(), 4, "each refusal is audited: {denied:?}");
     let (sysadmin, _, _) = app.logged_in(Role::Sysadmin).await;
     assert_eq!(sysadmin.post(app.url("/api/audit")).send().await.unwrap().status(), 200);
     assert_eq!(sysadmin.post(app.url("/api/members")).send().await.unwrap().status(), 403);

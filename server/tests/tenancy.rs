@@ -117,3 +117,48 @@ async fn a_project_has_at_most_one_production_environment() {
     assert!(err.contains("environments_one_production_per_project"), "{err}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_row_cannot_point_at_another_tenants_project() {
+    let app = TestApp::spawn().await;
+    let globex = other_tenant(&app).await;
+    let globex_project: Uuid = sqlx::query_scalar("select id from ops.projects where tenant_id = $1").bind(globex).fetch_one(&app.owner).await.unwrap();
+    let mut tx = app.app_pool.begin().await.unwrap();
+    set_claims(&mut tx, &claims(app.tenant_id)).await.unwrap();
+    let err = sqlx::query("insert into ops.environments (tenant_id, project_id, name, stage) values ($1, $2, 'sneaky', 'development')")
+        .bind(app.tenant_id)
+        .bind(globex_project)
+        .execute(&mut *tx)
+        .await
+        .expect_err("a foreign-tenant reference must fail")
+        .to_string();
+    assert!(err.contains("foreign key"), "{err}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn password_hashes_are_not_readable_by_requests() {
+    let app = TestApp::spawn().await;
+    let (user_id, _) = app.member(Role::Admin).await;
+    let mut tx = app.app_pool.begin().await.unwrap();
+    set_claims(&mut tx, &DbClaims { sub: user_id, tenant_id: app.tenant_id, role: Role::Admin }).await.unwrap();
+    let email: String = sqlx::query_scalar("select email from ops.users where id = $1").bind(user_id).fetch_one(&mut *tx).await.unwrap();
+    assert!(email.ends_with("@example.com"));
+    let err = sqlx::query("select password_hash from ops.users").fetch_all(&mut *tx).await.expect_err("hash hidden").to_string();
+    assert!(err.contains("permission denied"), "{err}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn claims_do_not_carry_over_to_the_next_transaction() {
+    let app = TestApp::spawn().await;
+    let mut conn = app.app_pool.acquire().await.unwrap();
+    let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
+    set_claims(&mut tx, &claims(app.tenant_id)).await.unwrap();
+    let seen: i64 = sqlx::query_scalar("select count(*) from ops.projects").fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(seen, 1);
+    tx.commit().await.unwrap();
+    let after: i64 = sqlx::query_scalar("select count(*) from ops.projects").fetch_one(&mut *conn).await.unwrap();
+    assert_eq!(after, 0, "the same pooled connection sees nothing once the transaction ended");
+    app.stop().await;
+}

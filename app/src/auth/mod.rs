@@ -59,3 +59,16 @@ impl AuthSettings {
 }
 
 pub const SESSION_COOKIE: &str = "odooops_session";
+
+#[cfg(test)]
+mod tests {
+    use super::Secret;
+
+    #[test]
+    fn secrets_never_print_themselves() {
+        let s = Secret::new("hunter2-very-secret");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        assert_eq!(format!("{:?}", Some(s.clone())), "Some(Secret(***))");
+        assert_eq!(s.expose(), "hunter2-very-secret");
+    }
+}

@@ -132,6 +132,10 @@ pub async fn require(cap: Capability) -> Result<Session, AppError> {
     } else {
         let e = AppError::Forbidden(format!("the {} role cannot {}", s.role().label(), describe(cap)));
         set_status(&e);
+        // Refusals are audited too: repeated probing of admin screens shows up in the log.
+        let mut tx = s.tx().await?;
+        s.audit(&mut tx, "access.denied", describe(cap), serde_json::json!({"role": s.role()})).await?;
+        tx.commit().await.map_err(AppError::internal)?;
         Err(e)
     }
 }

@@ -14,16 +14,11 @@ pub async fn list(conn: &mut PgConnection) -> Result<Vec<MemberRow>, sqlx::Error
 }
 
 pub async fn role_of(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<Role>, sqlx::Error> {
-    sqlx::query_scalar("select role from ops.memberships where user_id = $1")
+    sqlx::query_scalar(
+        "select m.role from ops.memberships m join ops.users u on u.id = m.user_id
+          where m.user_id = $1 and not u.disabled",
+    )
         .bind(user_id)
-        .fetch_optional(conn)
-        .await
-}
-
-/// The id of the user with this email if they are visible (a member of the claimed tenant).
-pub async fn visible_user_id(conn: &mut PgConnection, email: &str) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("select id from ops.users where lower(email) = lower($1)")
-        .bind(email)
         .fetch_optional(conn)
         .await
 }

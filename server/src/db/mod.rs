@@ -22,7 +22,7 @@ const DB_NAME: &str = "odooops";
 impl Database {
     pub async fn open(cfg: &Config) -> Result<Database> {
         let (owner_url, embedded) = match &cfg.database_url {
-            Some(url) => (url.clone(), None),
+            Some(url) => (url.expose().to_string(), None),
             None => {
                 let pg = embedded::EmbeddedPg::start(embedded::EmbeddedOptions { data_dir: cfg.data_dir.join("pg"), port: cfg.pg_port })
                     .await
@@ -38,7 +38,8 @@ impl Database {
             .await
             .context("connecting to PostgreSQL (owner)")?;
         migrate(&owner).await?;
-        let app = app_pool(cfg.app_database_url.as_deref().unwrap_or(&owner_url), cfg.app_database_url.is_none(), cfg.db_pool_size).await?;
+        let app_url = cfg.app_database_url.as_ref().map(|s| s.expose().to_string());
+        let app = app_pool(app_url.as_deref().unwrap_or(&owner_url), app_url.is_none(), cfg.db_pool_size).await?;
         Ok(Database { owner, app, embedded })
     }
 
@@ -81,6 +82,11 @@ pub async fn app_pool(url: &str, switch_role: bool, size: u32) -> Result<PgPool>
             .await
             .context("checking the request role")?;
     anyhow::ensure!(!bypass, "the request role {role} bypasses row-level security; use a role without SUPERUSER/BYPASSRLS");
+    let owns: bool = sqlx::query_scalar("select exists (select 1 from pg_tables where schemaname = 'ops' and tableowner = current_user)")
+        .fetch_one(&pool)
+        .await
+        .context("checking the request role")?;
+    anyhow::ensure!(!owns, "the request role {role} owns the ops tables, so row-level security would not bind it; use a separate login");
     Ok(pool)
 }
 

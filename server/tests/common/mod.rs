@@ -46,7 +46,7 @@ pub async fn fresh_database() -> String {
 pub fn config(db_url: &str) -> Config {
     use clap::Parser;
     let mut cli = odooops::config::Cli::parse_from(["odooops"]);
-    cli.config.database_url = Some(db_url.to_string());
+    cli.config.database_url = Some(app::auth::Secret::new(db_url));
     cli.config.addr = "127.0.0.1:0".into();
     cli.config.data_dir = std::env::temp_dir().join(format!("odooops-test-{}", Uuid::new_v4().simple()));
     cli.config.db_pool_size = 4;
