@@ -93,8 +93,14 @@ async fn roles_are_checked_on_the_server_for_pages_and_server_functions() {
         assert_eq!(res.status(), 403, "{path}");
         assert!(res.text().await.unwrap().contains("Forbidden"), "{path}");
     }
-    let denied: Vec<_> = app.audit_actions().await.into_iter().filter(|(a, t, _)| a == "access.denied" && *t == Some(app.tenant_id)).collect();
-    assert_eq!(denied.len(), 4, "each refusal is audited: {denied:?}");
+    let denied: Vec<String> = sqlx::query_scalar("select target from ops.audit_log where action = 'access.denied' and tenant_id = $1")
+        .bind(app.tenant_id)
+        .fetch_all(&app.owner)
+        .await
+        .unwrap();
+    for what in ["manage members", "manage API tokens", "read the audit log"] {
+        assert!(denied.iter().any(|t| t == what), "the refusal to {what} is audited: {denied:?}");
+    }
     let (sysadmin, _, _) = app.logged_in(Role::Sysadmin).await;
     assert_eq!(sysadmin.post(app.url("/api/audit")).send().await.unwrap().status(), 200);
     assert_eq!(sysadmin.post(app.url("/api/members")).send().await.unwrap().status(), 403);
