@@ -15,6 +15,7 @@ for (const role of ROLES) {
     await page.waitForURL(`${BASE}/`);
     await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
     const cards = page.locator('[data-testid=project-card]');
+    await cards.first().waitFor(); // the heading renders before the projects resource resolves
     assert.equal(await cards.count(), 2);
     assert.match(await cards.first().innerText(), /Acme ERP/);
     assert.equal(await page.locator('[data-testid=environment-row]').count(), 6);

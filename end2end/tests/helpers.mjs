@@ -33,8 +33,7 @@ export async function newPage(browser) {
 
 /** Waits until the WASM bundle has hydrated the page (forms then submit through fetch). */
 export async function hydrated(page) {
-  await page.waitForFunction(() => document.querySelector('body')?.dataset.hydrated === 'true'
-    || (window.__leptos_hydrated === true), null, { timeout: 15000 }).catch(() => {});
+  await page.waitForFunction(() => document.body?.dataset.hydrated === 'true', null, { timeout: 15000 });
   await page.waitForLoadState('networkidle');
 }
 

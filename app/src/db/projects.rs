@@ -12,21 +12,27 @@ struct ProjectRow {
     branch_count: i64,
 }
 
-/// Every project of the claimed tenant with its environments (production first).
-pub async fn list(conn: &mut PgConnection) -> Result<Vec<ProjectSummary>, sqlx::Error> {
+/// Projects of the claimed tenant with their environments (production first); all of them,
+/// or only the one with `slug`.
+async fn fetch(conn: &mut PgConnection, slug: Option<&str>) -> Result<Vec<ProjectSummary>, sqlx::Error> {
     let projects = sqlx::query_as::<_, ProjectRow>(
         "select p.id, p.slug, p.name, p.repo_url,
                 (select count(*) from ops.branches b where b.project_id = p.id and b.archived_at is null) as branch_count
            from ops.projects p
+          where $1::text is null or p.slug = $1
           order by p.name",
     )
+    .bind(slug)
     .fetch_all(&mut *conn)
     .await?;
+    let ids: Vec<Uuid> = projects.iter().map(|p| p.id).collect();
     let envs = sqlx::query_as::<_, EnvironmentSummary>(
         "select id, project_id, name, stage, branch_name, updated_at
            from ops.environments
+          where project_id = any($1)
           order by project_id, stage, name",
     )
+    .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
     Ok(projects
@@ -42,8 +48,12 @@ pub async fn list(conn: &mut PgConnection) -> Result<Vec<ProjectSummary>, sqlx::
         .collect())
 }
 
+pub async fn list(conn: &mut PgConnection) -> Result<Vec<ProjectSummary>, sqlx::Error> {
+    fetch(conn, None).await
+}
+
 pub async fn find_by_slug(conn: &mut PgConnection, slug: &str) -> Result<Option<ProjectSummary>, sqlx::Error> {
-    Ok(list(conn).await?.into_iter().find(|p| p.slug == slug))
+    Ok(fetch(conn, Some(slug)).await?.into_iter().next())
 }
 
 pub async fn branches(conn: &mut PgConnection, project_id: Uuid) -> Result<Vec<BranchRow>, sqlx::Error> {

@@ -105,6 +105,12 @@ mod tests {
     }
 
     #[test]
+    fn short_passwords_are_refused() {
+        assert!(validate_password("short").is_err());
+        assert!(validate_password("long enough password").is_ok());
+    }
+
+    #[test]
     fn roles_parse_from_their_names_only() {
         assert_eq!(Role::parse(" PM "), Some(Role::Pm));
         assert_eq!(Role::parse("root"), None);
