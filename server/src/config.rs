@@ -117,6 +117,27 @@ pub struct Config {
     /// tracing filter, e.g. `info,sqlx=warn`.
     #[arg(long, env = "RUST_LOG", default_value = "info,sqlx=warn", global = true)]
     pub log_filter: String,
+    /// Concurrent builds this console runs (0: run none, only serve the UI and API).
+    #[arg(long, env = "ODOOOPS_BUILD_WORKERS", default_value_t = 2, global = true)]
+    pub build_workers: usize,
+    /// Commits to one branch arriving within this many seconds become one build (newest wins).
+    #[arg(long, env = "ODOOOPS_BUILD_BATCH_SECONDS", default_value_t = 10, global = true)]
+    pub build_batch_seconds: i64,
+    /// Attempts for a build that keeps failing for infrastructure reasons (git unreachable, disk).
+    #[arg(long, env = "ODOOOPS_BUILD_MAX_ATTEMPTS", default_value_t = 3, global = true)]
+    pub build_max_attempts: i32,
+    /// Minutes a preview may sit unused before it is stopped.
+    #[arg(long, env = "ODOOOPS_PREVIEW_IDLE_MINUTES", default_value_t = 30, global = true)]
+    pub preview_idle_minutes: u64,
+    /// Base URL people use to reach the console (links in commit statuses). Default: http://<addr>.
+    #[arg(long, env = "ODOOOPS_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// GitHub token for posting commit statuses (none: statuses are not posted).
+    #[arg(long, env = "ODOOOPS_GITHUB_TOKEN", global = true, hide_env_values = true, value_parser = parse_secret)]
+    pub github_token: Option<Secret>,
+    /// GitHub API base URL (a GitHub Enterprise server, or a local stand-in for tests).
+    #[arg(long, env = "ODOOOPS_GITHUB_API_URL", default_value = "https://api.github.com", global = true)]
+    pub github_api_url: String,
     /// Fixed password for demo users (tests); generated when absent.
     #[arg(long, env = "ODOOOPS_DEMO_PASSWORD", global = true, hide_env_values = true, value_parser = parse_secret)]
     pub demo_password: Option<Secret>,

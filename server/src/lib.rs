@@ -2,10 +2,15 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod builds;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod logs;
+pub mod previews;
 pub mod routes;
+pub mod runner;
+pub mod services;
 pub mod startup;
 pub mod telemetry;
 
@@ -21,6 +26,20 @@ pub struct Console {
     pub router: axum::Router,
     pub listener: tokio::net::TcpListener,
     pub addr: SocketAddr,
+    pub services: services::Services,
+    /// Turning this true stops the runner, the reaper (and its previews) and the hub.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Console {
+    /// Stops the background services and waits for them (previews are killed).
+    pub async fn stop_services(shutdown: &tokio::sync::watch::Sender<bool>, tasks: Vec<tokio::task::JoinHandle<()>>) {
+        let _ = shutdown.send(true);
+        for t in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
 }
 
 /// Builds the app state over an opened database and binds `addr` (port 0 picks one).
@@ -34,6 +53,33 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
         auth: std::sync::Arc::new(auth),
         leptos_options: startup::leptos_options(&cfg.output_name, &cfg.site_root, addr),
     };
-    let router = startup::router(state.clone(), telemetry::Metrics::default());
-    Ok(Console { state, router, listener, addr })
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    let hub = logs::hub::Hub::start(state.db.pool().clone(), shutdown_rx.clone()).await?;
+    let previews = previews::PreviewManager::new(state.db.clone(), Duration::from_secs(cfg.preview_idle_minutes.max(1) * 60));
+    let settings = builds::BuildSettings {
+        batch_window_secs: cfg.build_batch_seconds.max(0),
+        public_url: cfg.public_url.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_string(),
+    };
+    let services = services::Services::new(state.db.clone(), hub.clone(), previews.clone(), settings);
+    let mut tasks = vec![previews.start_reaper(shutdown_rx.clone())];
+    if cfg.build_workers > 0 {
+        let status = cfg.github_token.clone().map(|t| builds::github::StatusClient::new(&cfg.github_api_url, t));
+        let runner = runner::Runner::new(
+            state.db.clone(),
+            runner::RunnerConfig {
+                workers: cfg.build_workers,
+                data_dir: cfg.data_dir.clone(),
+                stale_after: Duration::from_secs(60),
+                max_attempts: cfg.build_max_attempts.max(1),
+                heartbeat: Duration::from_secs(2),
+            },
+            services.settings.clone(),
+            hub,
+            previews,
+            status,
+        );
+        tasks.extend(runner.start(shutdown_rx));
+    }
+    let router = startup::router(state.clone(), telemetry::Metrics::default(), services.clone());
+    Ok(Console { state, router, listener, addr, services, shutdown, tasks })
 }

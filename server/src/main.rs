@@ -55,7 +55,9 @@ async fn serve(cfg: &odooops::config::Config, args: ServeArgs) -> Result<()> {
         }
         let console = odooops::build(cfg, &database).await?;
         tracing::info!(addr = %console.addr, "OdooOps Console listening on http://{}", console.addr);
-        startup::serve(console.listener, console.router, startup::shutdown_signal()).await
+        let served = startup::serve(console.listener, console.router, startup::shutdown_signal()).await;
+        odooops::Console::stop_services(&console.shutdown, console.tasks).await;
+        served
     }
     .await;
     // The embedded cluster is stopped whether serving ended cleanly or not.

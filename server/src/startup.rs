@@ -7,7 +7,8 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get, post};
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
@@ -30,18 +31,32 @@ pub fn leptos_options(output_name: &str, site_root: &str, addr: SocketAddr) -> L
 pub struct HttpState {
     pub app: AppState,
     pub metrics: Metrics,
+    pub services: crate::services::Services,
 }
 
-pub fn router(state: AppState, metrics: Metrics) -> Router {
+pub fn router(state: AppState, metrics: Metrics, services: crate::services::Services) -> Router {
     let routes = generate_route_list(app::App);
     let ctx_state = state.clone();
     let context = move || provide_context(ctx_state.clone());
-    let http = HttpState { app: state.clone(), metrics: metrics.clone() };
+    let http = HttpState { app: state.clone(), metrics: metrics.clone(), services };
     let plain = Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
         .route("/api/v1/whoami", get(routes::machine::whoami))
+        .route("/api/v1/builds", post(crate::builds::ci_api::create))
+        .route("/api/v1/builds/{id}/logs", post(crate::builds::ci_api::append_logs))
+        .route("/api/v1/builds/{id}/status", post(crate::builds::ci_api::set_status))
+        .route(
+            "/api/webhooks/github/{project}",
+            post(crate::builds::webhook::github_webhook).layer(DefaultBodyLimit::max(crate::builds::webhook::MAX_BODY)),
+        )
+        .route("/api/logs/tail", get(crate::logs::tail::log_tail))
+        .route("/api/logs/export.csv", get(crate::logs::export::export_csv))
+        .route("/api/builds/events", get(crate::logs::tail::build_events))
+        .route("/preview/{slug}", any(crate::previews::proxy::root))
+        .route("/preview/{slug}/", any(crate::previews::proxy::index))
+        .route("/preview/{slug}/{*rest}", any(crate::previews::proxy::path))
         .with_state(http);
     Router::new()
         .leptos_routes_with_context(&state, routes, context.clone(), {

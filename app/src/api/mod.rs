@@ -2,6 +2,8 @@
 //! repository inside a claimed transaction, audit, map errors.
 pub mod audit;
 pub mod auth;
+pub mod builds;
+pub mod logs;
 pub mod members;
 pub mod projects;
 pub mod tokens;

@@ -4,6 +4,7 @@ pub mod jwt;
 pub mod login;
 pub mod password;
 pub mod session;
+pub mod share;
 pub mod token;
 
 use std::fmt;

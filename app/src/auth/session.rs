@@ -103,6 +103,16 @@ pub async fn session() -> Result<Session, AppError> {
 pub(crate) async fn load_session() -> Result<Session, AppError> {
     let state = app_state()?;
     let headers = request_headers().await?;
+    let (session, refreshed) = from_headers(&state, &headers).await?;
+    if let Some(cookie) = refreshed {
+        set_cookie(&cookie);
+    }
+    Ok(session)
+}
+
+/// The session of a plain HTTP request (SSE, CSV export, preview proxy), with a re-issued
+/// cookie when the token is past half its lifetime. The role is read live from the database.
+pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<(Session, Option<String>), AppError> {
     let token = headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
@@ -115,13 +125,28 @@ pub(crate) async fn load_session() -> Result<Session, AppError> {
     tx.commit().await.map_err(AppError::internal)?;
     db_claims.role = live_role.ok_or(AppError::Unauthorized)?;
 
+    let mut refreshed = None;
     let age = chrono::Utc::now().timestamp() - claims.iat;
     if age > state.auth.session_ttl.as_secs() as i64 / 2 {
         if let Ok((fresh, _)) = jwt::issue(&state.auth, claims.sub, claims.tenant_id, db_claims.role, &claims.email) {
-            set_cookie(&jwt::cookie(&state.auth, &fresh));
+            refreshed = Some(jwt::cookie(&state.auth, &fresh));
         }
     }
-    Ok(Session { state, claims: db_claims, email: claims.email, meta: RequestMeta::from_headers(&headers) })
+    let session = Session { state: state.clone(), claims: db_claims, email: claims.email, meta: RequestMeta::from_headers(headers) };
+    Ok((session, refreshed))
+}
+
+impl Session {
+    /// `Forbidden` unless the role allows `cap` (for plain HTTP handlers; refusals are audited).
+    pub async fn check(&self, cap: Capability) -> Result<(), AppError> {
+        if self.role().allows(cap) {
+            return Ok(());
+        }
+        let mut tx = self.tx().await?;
+        self.audit(&mut tx, "access.denied", describe(cap), serde_json::json!({"role": self.role()})).await?;
+        tx.commit().await.map_err(AppError::internal)?;
+        Err(AppError::Forbidden(format!("the {} role cannot {}", self.role().label(), describe(cap))))
+    }
 }
 
 /// The caller's session if their role allows `cap`; else `Forbidden` (HTTP 403).
@@ -146,5 +171,9 @@ fn describe(cap: Capability) -> &'static str {
         Capability::ManageMembers => "manage members",
         Capability::ManageApiTokens => "manage API tokens",
         Capability::ViewAudit => "read the audit log",
+        Capability::ViewBuilds => "view builds",
+        Capability::OperateBuilds => "cancel or rebuild builds",
+        Capability::ViewDeliveries => "view webhook deliveries",
+        Capability::ManageBuildSettings => "change build settings",
     }
 }

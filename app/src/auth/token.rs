@@ -8,6 +8,14 @@ pub fn generate() -> String {
     format!("{PREFIX}{}", Alphanumeric.sample_string(&mut rand::thread_rng(), 40))
 }
 
+/// `bytes` random bytes as lowercase hex (webhook secrets).
+pub fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
 pub fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }

@@ -2,7 +2,11 @@
 //! caller picks the transaction; tenant isolation comes from the claims set on that
 //! transaction (see [`Db::tenant_tx`]) and the RLS policies in `migrations/`.
 pub mod audit;
+pub mod builds;
+pub mod deliveries;
+pub mod logs;
 pub mod members;
+pub mod previews;
 pub mod projects;
 pub mod tokens;
 

@@ -21,6 +21,14 @@ pub enum Capability {
     ManageMembers,
     ManageApiTokens,
     ViewAudit,
+    /// See the build grid, build logs and previews.
+    ViewBuilds,
+    /// Cancel and rebuild builds.
+    OperateBuilds,
+    /// See webhook deliveries (what a push caused).
+    ViewDeliveries,
+    /// Set a project's webhook secret and build settings.
+    ManageBuildSettings,
 }
 
 impl Role {
@@ -55,6 +63,11 @@ impl Role {
             Capability::ViewDashboard => true,
             Capability::ManageMembers | Capability::ManageApiTokens => self == Role::Admin,
             Capability::ViewAudit => matches!(self, Role::Admin | Role::Sysadmin),
+            Capability::ViewBuilds => true,
+            Capability::OperateBuilds | Capability::ViewDeliveries => {
+                matches!(self, Role::Admin | Role::Sysadmin | Role::Developer)
+            }
+            Capability::ManageBuildSettings => self == Role::Admin,
         }
     }
 }
@@ -102,6 +115,15 @@ mod tests {
     fn audit_is_for_admins_and_sysadmins() {
         let allowed: Vec<_> = Role::ALL.into_iter().filter(|r| r.allows(Capability::ViewAudit)).collect();
         assert_eq!(allowed, vec![Role::Admin, Role::Sysadmin]);
+    }
+
+    #[test]
+    fn developers_and_up_operate_builds_but_testers_and_pms_only_watch() {
+        for role in Role::ALL {
+            assert!(role.allows(Capability::ViewBuilds));
+            let operates = matches!(role, Role::Admin | Role::Sysadmin | Role::Developer);
+            assert_eq!(role.allows(Capability::OperateBuilds), operates, "{role}");
+        }
     }
 
     #[test]

@@ -1,0 +1,97 @@
+//! One LISTEN connection per console process, fanned out to every live tail and grid page.
+//! Notifications carry ids only; subscribers read rows under their own tenant claims, so a
+//! notification about another tenant reveals nothing but that something happened.
+use app::models::BuildState;
+use serde::Deserialize;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+use uuid::Uuid;
+
+pub const LOG_CHANNEL: &str = "ops_run_events";
+pub const BUILD_CHANNEL: &str = "ops_builds";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogNotice {
+    #[serde(rename = "t")]
+    pub tenant_id: Uuid,
+    #[serde(rename = "j")]
+    pub job_id: Option<Uuid>,
+    #[serde(rename = "e")]
+    pub env_id: Option<Uuid>,
+    pub id: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BuildNotice {
+    #[serde(rename = "t")]
+    pub tenant_id: Uuid,
+    #[serde(rename = "p")]
+    pub project_id: Uuid,
+    #[serde(rename = "b")]
+    pub build_id: Uuid,
+    #[serde(rename = "s")]
+    pub state: BuildState,
+    #[serde(rename = "c")]
+    pub cancel_requested: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum Notice {
+    Log(LogNotice),
+    Build(BuildNotice),
+    /// The listener reconnected: notifications may have been missed, so re-read.
+    Resync,
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    tx: broadcast::Sender<Notice>,
+}
+
+impl Hub {
+    /// Starts listening on `pool` until `shutdown` turns true.
+    pub async fn start(pool: PgPool, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<Hub> {
+        let (tx, _) = broadcast::channel(4096);
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen_all([LOG_CHANNEL, BUILD_CHANNEL]).await?;
+        let hub = Hub { tx: tx.clone() };
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    got = listener.try_recv() => match got {
+                        Ok(Some(n)) => {
+                            let notice = match n.channel() {
+                                LOG_CHANNEL => serde_json::from_str(n.payload()).map(Notice::Log),
+                                _ => serde_json::from_str(n.payload()).map(Notice::Build),
+                            };
+                            match notice {
+                                Ok(notice) => { let _ = tx.send(notice); }
+                                Err(e) => tracing::warn!(error = %e, channel = n.channel(), "unreadable notification"),
+                            }
+                        }
+                        // The connection dropped; the next call reconnects.
+                        Ok(None) => { let _ = tx.send(Notice::Resync); }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "notification listener failed; retrying");
+                            let _ = tx.send(Notice::Resync);
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(hub)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.tx.subscribe()
+    }
+
+    /// How many tails and grid pages are listening (for /metrics and tests).
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+}

@@ -1,0 +1,48 @@
+//! Long-running services of one console process and the handles routes need.
+use crate::builds::BuildSettings;
+use crate::logs::hub::Hub;
+use crate::previews::PreviewManager;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+#[derive(Clone)]
+pub struct Services {
+    pub hub: Hub,
+    pub previews: PreviewManager,
+    pub settings: Arc<BuildSettings>,
+    /// Client for proxying to previews (no redirects followed: they go back to the browser).
+    pub http: reqwest::Client,
+    touched: Arc<Mutex<HashMap<Uuid, Instant>>>,
+    db: app::db::Db,
+}
+
+impl Services {
+    pub fn new(db: app::db::Db, hub: Hub, previews: PreviewManager, settings: BuildSettings) -> Services {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().unwrap_or_default();
+        Services { hub, previews, settings: Arc::new(settings), http, touched: Arc::default(), db }
+    }
+
+    /// Records that a preview was used (at most every 15 s per preview), for the idle timeout.
+    pub async fn touch_preview(&self, tenant_id: Uuid, preview_id: Uuid) {
+        {
+            let mut t = self.touched.lock().await;
+            if t.get(&preview_id).is_some_and(|at| at.elapsed() < Duration::from_secs(15)) {
+                return;
+            }
+            t.insert(preview_id, Instant::now());
+        }
+        let claims = app::db::DbClaims { sub: Uuid::nil(), tenant_id, role: app::models::Role::Admin };
+        let done = async {
+            let mut tx = self.db.tenant_tx(&claims).await?;
+            app::db::previews::touch(&mut tx, preview_id).await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "could not record preview use");
+        }
+    }
+}
