@@ -30,6 +30,7 @@ grant update (name, repo_url, webhook_secret, default_steps, preview_limit, buil
   on ops.projects to odooops_app;
 
 alter table ops.branches
+  add constraint branches_tenant_id_id_key unique (tenant_id, id),
   add column pr_number integer check (pr_number > 0),
   -- Stable path segment of the branch's preview URL (unique across tenants).
   add column preview_slug text unique check (preview_slug ~ '^[a-z0-9][a-z0-9-]{2,80}$');

@@ -6,8 +6,9 @@ use app::models::LogLevel;
 /// `npm WARN`, `E: ...` from apt), or a well-known failure marker anywhere. Otherwise `fallback`.
 pub fn parse(line: &str, fallback: LogLevel) -> LogLevel {
     let trimmed = line.trim_start();
-    for word in trimmed.split(|c: char| c.is_whitespace() || c == ':' || c == '[' || c == ']' || c == '|').filter(|w| !w.is_empty()).take(4) {
-        if let Some(level) = word_level(word) {
+    let words = trimmed.split(|c: char| c.is_whitespace() || c == '[' || c == ']' || c == '|').filter(|w| !w.is_empty());
+    for word in words.take(4) {
+        if let Some(level) = word_level(word.trim_end_matches(':')) {
             return level;
         }
     }

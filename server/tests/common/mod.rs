@@ -20,6 +20,11 @@ pub struct TestApp {
     pub app_pool: PgPool,
     pub db_url: String,
     pub tenant_id: Uuid,
+    pub project_id: Uuid,
+    pub data_dir: std::path::PathBuf,
+    pub services: odooops::services::Services,
+    services_shutdown: tokio::sync::watch::Sender<bool>,
+    service_tasks: Vec<tokio::task::JoinHandle<()>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -49,7 +54,10 @@ pub fn config(db_url: &str) -> Config {
     cli.config.database_url = Some(app::auth::Secret::new(db_url));
     cli.config.addr = "127.0.0.1:0".into();
     cli.config.data_dir = std::env::temp_dir().join(format!("odooops-test-{}", Uuid::new_v4().simple()));
-    cli.config.db_pool_size = 4;
+    cli.config.db_pool_size = 6;
+    // Builds start at once in tests (no batching window) and one worker is enough.
+    cli.config.build_batch_seconds = 0;
+    cli.config.build_workers = 1;
     cli.config
 }
 
@@ -61,17 +69,24 @@ impl TestApp {
 
     /// A console over an existing database (a second process, as it were).
     pub async fn spawn_on(db_url: &str) -> TestApp {
-        let cfg = config(db_url);
+        TestApp::spawn_with(config(db_url)).await
+    }
+
+    /// A console with a tweaked configuration (builds: workers, batch window, GitHub API…).
+    pub async fn spawn_with(cfg: Config) -> TestApp {
+        let db_url = cfg.database_url.as_ref().expect("a database URL").expose().to_string();
+        let db_url = db_url.as_str();
         let database = Database::open(&cfg).await.expect("open database");
         let console = odooops::build(&cfg, &database).await.expect("build console");
         let base = format!("http://{}", console.addr);
+        let (services, services_shutdown, service_tasks) = (console.services.clone(), console.shutdown.clone(), console.tasks);
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(odooops::startup::serve(console.listener, console.router, async {
             let _ = rx.await;
         }));
         let mut conn = database.owner.acquire().await.expect("owner connection");
         let tenant_id = odooops::admin::ensure_tenant(&mut conn, "acme", "Acme Corp").await.expect("tenant");
-        odooops::admin::create_project_in(&mut conn, tenant_id, "erp", "Acme ERP", "").await.expect("project");
+        let project_id = odooops::admin::create_project_in(&mut conn, tenant_id, "erp", "Acme ERP", "").await.expect("project");
         drop(conn);
         TestApp {
             base,
@@ -79,6 +94,11 @@ impl TestApp {
             app_pool: database.app.clone(),
             db_url: db_url.to_string(),
             tenant_id,
+            project_id,
+            data_dir: cfg.data_dir.clone(),
+            services,
+            services_shutdown,
+            service_tasks,
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -135,6 +155,7 @@ impl TestApp {
     }
 
     pub async fn stop(mut self) {
+        odooops::Console::stop_services(&self.services_shutdown, std::mem::take(&mut self.service_tasks)).await;
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
