@@ -62,6 +62,11 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=components::layout::Layout ssr=ssr.clone()>
                     <Route path=path!("") view=pages::dashboard::DashboardPage ssr=ssr.clone() />
                     <Route path=path!("projects/:slug") view=pages::project::ProjectPage ssr=ssr.clone() />
+                    <Route path=path!("projects/:slug/builds") view=pages::builds::BuildGridPage ssr=ssr.clone() />
+                    <Route path=path!("projects/:slug/branches/:branch") view=pages::branch::BranchPage ssr=ssr.clone() />
+                    <Route path=path!("projects/:slug/webhooks") view=pages::webhooks::WebhooksPage ssr=ssr.clone() />
+                    <Route path=path!("builds/:id") view=pages::build::BuildPage ssr=ssr.clone() />
+                    <Route path=path!("logs") view=pages::logs::LogsPage ssr=ssr.clone() />
                     <Route path=path!("admin/members") view=pages::members::MembersPage ssr=ssr.clone() />
                     <Route path=path!("admin/tokens") view=pages::tokens::TokensPage ssr=ssr.clone() />
                     <Route path=path!("audit") view=pages::audit::AuditPage ssr=ssr.clone() />

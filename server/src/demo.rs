@@ -2,6 +2,7 @@
 //! branches, one user per role. Loading twice changes nothing; the passwords are printed
 //! each time from `<data dir>/demo-credentials.txt` (mode 0600).
 use crate::admin;
+use crate::demo_repo;
 use crate::config::Config;
 use anyhow::{Context, Result};
 use app::models::Role;
@@ -37,6 +38,16 @@ pub async fn load(owner: &PgPool, cfg: &Config) -> Result<()> {
         lines.push(format!("{:<10} {:<32} {}", role.as_str(), email, password));
     }
     tx.commit().await?;
+    // A local repository with real commits makes the build grid live on first start,
+    // offline: the runner fetches it like any remote.
+    match demo_repo::create(&cfg.data_dir.join("demo-repos").join("acme-erp")).await {
+        Ok(repo) => {
+            if let Err(e) = demo_repo::queue_builds(owner, tenant_id, project_id, &repo).await {
+                eprintln!("demo builds not queued: {e:#}");
+            }
+        }
+        Err(e) => eprintln!("demo repository not created (is git installed?): {e:#}"),
+    }
     write_private(&creds_path, &lines.join("\n"))?;
     print_credentials(&creds_path, &cfg.addr)
 }

@@ -64,6 +64,7 @@ pub async fn get_build(id: Uuid) -> Result<BuildDetail, AppError> {
         let place = crate::db::builds::place(&mut tx, id).await.map_err(db)?.ok_or_else(|| not_found("build".into()))?;
         tx.commit().await.map_err(db)?;
         Ok(BuildDetail {
+            project_id: place.project_id,
             project_slug: place.project_slug,
             project_name: place.project_name,
             env_id: place.env_id,

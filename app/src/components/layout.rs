@@ -44,6 +44,7 @@ fn Frame(user: SessionUser) -> impl IntoView {
                 </a>
                 <nav class="mt-2 flex flex-col gap-0.5 px-2 text-sm" data-testid="main-nav">
                     <NavLink href="/" label="Dashboard" />
+                    <NavLink href="/logs" label="Logs" />
                     <Show when=move || role.allows(Capability::ViewAudit)>
                         <NavLink href="/audit" label="Audit log" />
                     </Show>

@@ -1,3 +1,5 @@
 //! Reusable pieces: the app layout, badges, panels, state views.
+pub mod builds;
 pub mod layout;
+pub mod logview;
 pub mod ui;

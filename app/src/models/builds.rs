@@ -132,6 +132,7 @@ pub struct BranchHistory {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BuildDetail {
+    pub project_id: Uuid,
     pub project_slug: String,
     pub project_name: String,
     pub env_id: Option<Uuid>,

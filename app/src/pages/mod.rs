@@ -1,8 +1,13 @@
 //! One file per screen.
 pub mod audit;
+pub mod branch;
+pub mod build;
+pub mod builds;
 pub mod dashboard;
 pub mod errors;
 pub mod login;
+pub mod logs;
 pub mod members;
 pub mod project;
 pub mod tokens;
+pub mod webhooks;
