@@ -149,7 +149,7 @@ fn LogRow(line: LogLine) -> impl IntoView {
     let step = line.meta.get("step").and_then(|v| v.as_str()).map(str::to_string);
     let time = line.created_at.format("%H:%M:%S%.3f").to_string();
     view! {
-        <div class=format!("flex gap-2 px-3 hover:bg-slate-800/60 {}", level_classes(line.level)) data-testid="log-line" data-level=line.level.as_str() data-source=line.source.clone()>
+        <div class=format!("flex gap-2 px-3 hover:bg-slate-800/60 {}", level_classes(line.level)) data-testid="log-line" data-id=line.id.to_string() data-level=line.level.as_str() data-source=line.source.clone()>
             <span class="shrink-0 text-slate-500">{time}</span>
             <span class="w-14 shrink-0 truncate text-slate-500" title=line.source.clone()>{step.unwrap_or_else(|| line.source.clone())}</span>
             <span class="whitespace-pre-wrap break-all">{line.message}</span>

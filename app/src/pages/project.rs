@@ -1,5 +1,5 @@
 use crate::api::projects::get_project;
-use crate::components::ui::{fmt_time, EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, CARD, TABLE, TD, TH};
+use crate::components::ui::{fmt_time, EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, BUTTON, BUTTON_SECONDARY, CARD, TABLE, TD, TH};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -16,7 +16,10 @@ pub fn ProjectPage() -> impl IntoView {
                         let p = d.project;
                         view! {
                             <Title text=p.name.clone() />
-                            <PageHeader title=p.name.clone() subtitle=if p.repo_url.is_empty() { "No repository linked".to_string() } else { p.repo_url.clone() } />
+                            <PageHeader title=p.name.clone() subtitle=if p.repo_url.is_empty() { "No repository linked".to_string() } else { p.repo_url.clone() }>
+                                <a class=BUTTON href=format!("/projects/{}/builds", p.slug) data-testid="open-builds">"Builds"</a>
+                                <a class=BUTTON_SECONDARY href=format!("/logs?project={}", p.slug)>"Logs"</a>
+                            </PageHeader>
                             <h2 class="mb-2 text-sm font-semibold text-slate-700">"Environments"</h2>
                             <div class="mb-6 grid gap-3 md:grid-cols-3">
                                 {p.environments.into_iter().map(|e| view! {
