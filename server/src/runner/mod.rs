@@ -175,6 +175,8 @@ impl Runner {
         if retry.is_none() {
             log.info("runner", format!("build #{} finished: {}{}", job.number, outcome.state, if outcome.error.is_empty() { String::new() } else { format!(" ({})", outcome.error) })).await;
         }
+        // Every writer must be gone before the sink can flush its last batch and stop.
+        drop(log);
         let stats = sink.close().await;
         let mut outcome = outcome;
         if outcome.state == BuildState::Success && (stats.warnings > 0 || stats.errors > 0) {
