@@ -39,7 +39,7 @@ fn Grid(grid: BuildGrid, on_change: impl Fn() + Clone + Send + Sync + 'static) -
     view! {
         <Title text=format!("Builds · {}", grid.project_name) />
         <PageHeader title=format!("{} builds", grid.project_name) subtitle="One row per branch; newest build first. Updates live.">
-            <a class=BUTTON_SECONDARY href=format!("/logs?project={links}")>"Logs"</a>
+            <a class=BUTTON_SECONDARY href="/logs">"Logs"</a>
             <a class=BUTTON_SECONDARY href=format!("/projects/{links}/webhooks")>"Webhooks"</a>
             <a class=BUTTON_SECONDARY href=format!("/projects/{links}")>"Project"</a>
         </PageHeader>

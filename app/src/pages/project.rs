@@ -18,7 +18,7 @@ pub fn ProjectPage() -> impl IntoView {
                             <Title text=p.name.clone() />
                             <PageHeader title=p.name.clone() subtitle=if p.repo_url.is_empty() { "No repository linked".to_string() } else { p.repo_url.clone() }>
                                 <a class=BUTTON href=format!("/projects/{}/builds", p.slug) data-testid="open-builds">"Builds"</a>
-                                <a class=BUTTON_SECONDARY href=format!("/logs?project={}", p.slug)>"Logs"</a>
+                                <a class=BUTTON_SECONDARY href="/logs">"Logs"</a>
                             </PageHeader>
                             <h2 class="mb-2 text-sm font-semibold text-slate-700">"Environments"</h2>
                             <div class="mb-6 grid gap-3 md:grid-cols-3">
