@@ -24,6 +24,9 @@ pub async fn export_csv(State(s): State<HttpState>, Query(q): Query<LogQuery>, h
         Ok(f) => f,
         Err(e) => return app_error(e),
     };
+    if let Err(e) = super::tail::check_subjects(&session, &filter).await {
+        return app_error(e);
+    }
     // The range ends where the visible log ends now; later lines belong to a later export.
     let until = {
         let result = async {

@@ -37,6 +37,26 @@ pub async fn viewer(s: &HttpState, headers: &HeaderMap, cap: Capability) -> Resu
     Ok(session)
 }
 
+/// A 404 when the filter names a build or environment the viewer cannot see (another
+/// tenant's, or none at all), so a tail or an export of it is refused rather than empty.
+pub async fn check_subjects(session: &Session, f: &Filter) -> Result<(), app::models::AppError> {
+    use app::models::AppError;
+    let mut tx = session.tx().await?;
+    if let Some(id) = f.job_id {
+        let seen: bool = sqlx::query_scalar("select exists (select 1 from ops.builds where id = $1)").bind(id).fetch_one(&mut *tx).await.map_err(AppError::internal)?;
+        if !seen {
+            return Err(AppError::NotFound("build".into()));
+        }
+    }
+    if let Some(id) = f.env_id {
+        let seen: bool = sqlx::query_scalar("select exists (select 1 from ops.environments where id = $1)").bind(id).fetch_one(&mut *tx).await.map_err(AppError::internal)?;
+        if !seen {
+            return Err(AppError::NotFound("environment".into()));
+        }
+    }
+    tx.commit().await.map_err(AppError::internal)
+}
+
 /// `GET /api/logs/tail?build=…&level=…&after=tx:id`: the matching lines after the cursor, then
 /// new ones as they commit.
 pub async fn log_tail(State(s): State<HttpState>, Query(p): Query<TailParams>, headers: HeaderMap) -> Response {
@@ -48,6 +68,9 @@ pub async fn log_tail(State(s): State<HttpState>, Query(p): Query<TailParams>, h
         Ok(f) => f,
         Err(e) => return app_error(e),
     };
+    if let Err(e) = check_subjects(&session, &filter).await {
+        return app_error(e);
+    }
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(Cursor::parse);
     let start = match resume.or_else(|| Cursor::parse(&p.after)) {
         Some(c) => c,

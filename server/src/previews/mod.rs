@@ -13,6 +13,7 @@ use app::db::{Db, DbClaims};
 use app::models::{PreviewState, StartStep};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Mutex};
@@ -30,16 +31,22 @@ pub struct PreviewManager {
     idle_ttl: Duration,
     worker: String,
     running: Arc<Mutex<HashMap<Uuid, Running>>>,
+    /// Set (under the `running` lock) once the console stops: a preview whose build finished
+    /// just then is not started, or is killed at once, instead of outliving the console.
+    closed: Arc<AtomicBool>,
 }
 
 impl PreviewManager {
     pub fn new(db: Db, idle_ttl: Duration) -> PreviewManager {
-        PreviewManager { db, idle_ttl, worker: format!("pid-{}", std::process::id()), running: Arc::default() }
+        PreviewManager { db, idle_ttl, worker: format!("pid-{}", std::process::id()), running: Arc::default(), closed: Arc::default() }
     }
 
     /// Starts the build's `start` command and waits until it answers (or gives up).
     #[tracing::instrument(skip_all, fields(build_id = %job.id))]
     pub async fn start(&self, claims: &DbClaims, job: &BuildJob, start: StartStep, workspace: PathBuf) {
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
         let sink = LogSink::start(self.db.clone(), claims.clone(), Some(job.id), job.env_id);
         let log = sink.writer();
         let prepared = async {
@@ -87,7 +94,23 @@ impl PreviewManager {
         let pgid = child.id().unwrap_or(0);
         let out = Output { log: log.clone(), source: "app", meta: serde_json::json!({"preview": id}) };
         let readers = process::stream_output(&mut child, &out);
-        self.running.lock().await.insert(id, Running { claims: claims.clone(), pgid, workspace: workspace.clone() });
+        {
+            let mut running = self.running.lock().await;
+            if self.closed.load(Ordering::SeqCst) {
+                drop(running);
+                if pgid > 0 {
+                    process::kill_group(pgid, Duration::from_secs(2)).await;
+                }
+                let _ = child.wait().await;
+                process::drain(readers).await;
+                self.set_state(claims, id, PreviewState::Stopped, "the console stopped").await;
+                let _ = tokio::fs::remove_dir_all(&workspace).await;
+                drop((out, log));
+                sink.close().await;
+                return;
+            }
+            running.insert(id, Running { claims: claims.clone(), pgid, workspace: workspace.clone() });
+        }
 
         let ready = wait_ready(port, start.health_path.as_deref(), start.ready_timeout(), &mut child).await;
         match ready {
@@ -106,7 +129,7 @@ impl PreviewManager {
         let claims = claims.clone();
         tokio::spawn(async move {
             let status = child.wait().await;
-            let _ = tokio::time::timeout(Duration::from_secs(3), readers).await;
+            process::drain(readers).await;
             let why = match status {
                 Ok(s) => format!("the app exited ({s})"),
                 Err(e) => format!("the app was lost: {e}"),
@@ -187,8 +210,13 @@ impl PreviewManager {
         }
     }
 
+    /// Stops every preview of this process; none starts afterwards.
     pub async fn stop_all(&self, reason: &str) {
-        let ids: Vec<(Uuid, DbClaims)> = self.running.lock().await.iter().map(|(id, r)| (*id, r.claims.clone())).collect();
+        let ids: Vec<(Uuid, DbClaims)> = {
+            let running = self.running.lock().await;
+            self.closed.store(true, Ordering::SeqCst);
+            running.iter().map(|(id, r)| (*id, r.claims.clone())).collect()
+        };
         for (id, claims) in ids {
             self.set_state(&claims, id, PreviewState::Stopped, reason).await;
             self.kill(id).await;

@@ -113,8 +113,18 @@ pub async fn run(cmd: Command, out: &Output, timeout: Duration, mut cancel: watc
     }
     // Output still buffered in the pipes is read; a stray process holding them open is not
     // waited for beyond a moment.
-    let _ = tokio::time::timeout(Duration::from_secs(3), readers).await;
+    drain(readers).await;
     ended
+}
+
+/// Waits a moment for the output readers, then stops them: a process that escaped the group
+/// (setsid, a daemon) may hold the pipes open forever, and a reader left behind would keep
+/// the log sink, and so the build, from ever finishing.
+pub async fn drain(mut readers: tokio::task::JoinHandle<()>) {
+    if tokio::time::timeout(Duration::from_secs(3), &mut readers).await.is_err() {
+        readers.abort();
+        let _ = readers.await;
+    }
 }
 
 /// Resolves once the watched flag is true (never, if the sender is gone while false).

@@ -4,6 +4,8 @@
 //! throwaway one and sets it). Each test gets its own database, so tests run in parallel.
 #![allow(dead_code)]
 
+pub mod builds;
+
 use app::models::Role;
 use odooops::config::Config;
 use odooops::db::Database;
