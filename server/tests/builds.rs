@@ -595,3 +595,159 @@ async fn github_gets_a_pending_then_a_success_commit_status() {
     app.stop().await;
     server.abort();
 }
+
+#[tokio::test]
+async fn cancelling_a_running_build_stops_its_processes() {
+    let app = TestApp::spawn().await;
+    let marker = format!("sleep 300.{}", rand_digits());
+    let steps = format!("[[steps]]\nname = \"long\"\nrun = \"echo working; {marker}\"\n");
+    let (repo, sha) = Repo::with_steps(&steps);
+    configure_project(&app, SECRET, &repo.url()).await;
+    let build_id = push(&app, "main", &sha).await;
+    wait_until(&app, "select exists (select 1 from ops.run_events where job_id = $1 and message = 'working')", build_id, Duration::from_secs(30), "the step to start").await;
+    assert!(!pgrep(&marker).is_empty());
+
+    let (tester, _, _) = app.logged_in(Role::Tester).await;
+    assert_eq!(tester.post(app.url("/api/build-cancel")).form(&[("id", build_id.to_string())]).send().await.unwrap().status(), 403, "testers do not operate builds");
+    let (dev, _, _) = app.logged_in(Role::Developer).await;
+    let res = dev.post(app.url("/api/build-cancel")).form(&[("id", build_id.to_string())]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(wait_finished(&app, build_id, Duration::from_secs(15)).await, "cancelled");
+    assert!(pgrep(&marker).is_empty(), "the step's processes were killed");
+    let failure: Option<String> = sqlx::query_scalar("select failure::text from ops.builds where id = $1").bind(build_id).fetch_one(&app.owner).await.unwrap();
+    assert_eq!(failure.as_deref(), Some("cancelled"));
+    let res = dev.post(app.url("/api/build-cancel")).form(&[("id", build_id.to_string())]).send().await.unwrap();
+    assert_eq!(res.status(), 409, "a finished build cannot be cancelled again");
+    assert!(app.audit_actions().await.iter().any(|(a, _, _)| a == "build.cancelled"));
+
+    // A rebuild queues the same commit again, and it runs.
+    let res = dev.post(app.url("/api/build-rebuild")).form(&[("id", build_id.to_string())]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let again: Uuid = res.json().await.unwrap();
+    assert_ne!(again, build_id);
+    let (trigger, rebuilt_sha): (String, String) = sqlx::query_as("select trigger::text, sha from ops.builds where id = $1").bind(again).fetch_one(&app.owner).await.unwrap();
+    assert_eq!((trigger.as_str(), rebuilt_sha.as_str()), ("manual", sha.as_str()));
+    wait_until(&app, "select exists (select 1 from ops.run_events where job_id = $1 and message = 'working')", again, Duration::from_secs(30), "the rebuild to start").await;
+    dev.post(app.url("/api/build-cancel")).form(&[("id", again.to_string())]).send().await.unwrap();
+    assert_eq!(wait_finished(&app, again, Duration::from_secs(15)).await, "cancelled");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_newer_push_supersedes_the_queued_build_of_its_branch() {
+    let mut cfg = common::config(&common::fresh_database().await);
+    cfg.build_workers = 0;
+    let app = TestApp::spawn_with(cfg).await;
+    configure_project(&app, SECRET, "/nonexistent").await;
+    let first = push(&app, "main", &random_sha()).await;
+    let other_branch = push(&app, "feature/x", &random_sha()).await;
+    let second_sha = random_sha();
+    let second = push(&app, "main", &second_sha).await;
+    let (state, superseded_by, error): (String, Option<Uuid>, String) =
+        sqlx::query_as("select state::text, superseded_by, error from ops.builds where id = $1").bind(first).fetch_one(&app.owner).await.unwrap();
+    assert_eq!((state.as_str(), superseded_by), ("cancelled", Some(second)));
+    assert!(error.contains(&second_sha[..8]), "{error}");
+    assert_eq!(build_state(&app, second).await, "pending");
+    assert_eq!(build_state(&app, other_branch).await, "pending");
+    let numbers: Vec<i64> = sqlx::query_scalar("select number from ops.builds order by number").fetch_all(&app.owner).await.unwrap();
+    assert_eq!(numbers, vec![1, 2, 3], "builds are numbered per project");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pull_requests_build_their_head_and_closing_one_cancels_its_queued_builds() {
+    let mut cfg = common::config(&common::fresh_database().await);
+    cfg.build_workers = 0;
+    let app = TestApp::spawn_with(cfg).await;
+    configure_project(&app, SECRET, "/nonexistent").await;
+    let sha = random_sha();
+    let pr = |action: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "action": action, "number": 42,
+            "pull_request": {"title": "Invoice layout", "head": {"ref": "feature/invoice", "sha": sha}, "user": {"login": "bob"}},
+            "repository": {"full_name": "acme/erp"},
+        }))
+        .unwrap()
+    };
+    let (status, body) = deliver(&app, "pull_request", &Uuid::new_v4().to_string(), pr("opened")).await;
+    assert_eq!(status, 202, "{body}");
+    let build_id = Uuid::parse_str(body["build_id"].as_str().unwrap()).unwrap();
+    let (trigger, pr_number, author, message): (String, Option<i32>, String, String) =
+        sqlx::query_as("select trigger::text, pr_number, author, message from ops.builds where id = $1").bind(build_id).fetch_one(&app.owner).await.unwrap();
+    assert_eq!((trigger.as_str(), pr_number, author.as_str(), message.as_str()), ("pull_request", Some(42), "bob", "Invoice layout"));
+    let (status, body) = deliver(&app, "pull_request", &Uuid::new_v4().to_string(), pr("labeled")).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ignored")));
+    let (status, body) = deliver(&app, "pull_request", &Uuid::new_v4().to_string(), pr("closed")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(build_state(&app, build_id).await, "cancelled");
+    let branch_pr: Option<i32> = sqlx::query_scalar("select pr_number from ops.branches where name = 'feature/invoice'").fetch_one(&app.owner).await.unwrap();
+    assert_eq!(branch_pr, Some(42));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_repository_is_retried_then_fails_as_infrastructure() {
+    let mut cfg = common::config(&common::fresh_database().await);
+    cfg.build_max_attempts = 2;
+    let app = TestApp::spawn_with(cfg).await;
+    let missing = std::env::temp_dir().join(format!("odooops-no-such-repo-{}", Uuid::new_v4().simple()));
+    configure_project(&app, SECRET, &missing.to_string_lossy()).await;
+    let build_id = push(&app, "main", &random_sha()).await;
+    assert_eq!(wait_finished(&app, build_id, Duration::from_secs(30)).await, "failed");
+    let (failure, attempt): (Option<String>, i32) = sqlx::query_as("select failure::text, attempt from ops.builds where id = $1").bind(build_id).fetch_one(&app.owner).await.unwrap();
+    assert_eq!((failure.as_deref(), attempt), (Some("infrastructure"), 1), "one retry, then given up");
+    let log = log_messages(&app, build_id).await;
+    assert!(log.iter().any(|m| m.contains("retrying in")), "{log:#?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_commit_missing_from_the_repository_or_without_steps_fails_the_build() {
+    let app = TestApp::spawn().await;
+    let repo = Repo::new();
+    let no_steps = repo.commit(&[("README.md", "nothing to build\n")], "no steps");
+    configure_project(&app, SECRET, &repo.url()).await;
+
+    let missing = push(&app, "main", &random_sha()).await;
+    assert_eq!(wait_finished(&app, missing, BUILD_TIMEOUT).await, "failed");
+    let (failure, step, error): (Option<String>, Option<String>, String) =
+        sqlx::query_as("select failure::text, failed_step, error from ops.builds where id = $1").bind(missing).fetch_one(&app.owner).await.unwrap();
+    assert_eq!((failure.as_deref(), step.as_deref()), (Some("build"), Some("checkout")), "{error}");
+
+    let without = push(&app, "main", &no_steps).await;
+    assert_eq!(wait_finished(&app, without, BUILD_TIMEOUT).await, "failed");
+    let error: String = sqlx::query_scalar("select error from ops.builds where id = $1").bind(without).fetch_one(&app.owner).await.unwrap();
+    assert!(error.contains(".odooops.toml"), "{error}");
+
+    // The project's default steps apply when the repository has none.
+    sqlx::query("update ops.projects set default_steps = $1 where id = $2")
+        .bind("[[steps]]\nname = \"lint\"\nrun = \"echo 'WARNING: style' ; echo linted\"\n")
+        .bind(app.project_id)
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let (dev, _, _) = app.logged_in(Role::Developer).await;
+    let res = dev.post(app.url("/api/build-rebuild")).form(&[("id", without.to_string())]).send().await.unwrap();
+    let rebuilt: Uuid = res.json().await.unwrap();
+    assert_eq!(wait_finished(&app, rebuilt, BUILD_TIMEOUT).await, "warning", "a warning line makes a passing build a warning");
+    let log = log_messages(&app, rebuilt).await;
+    assert!(log.iter().any(|m| m == "linted") && log.iter().any(|m| m.contains("default steps")), "{log:#?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_grid_is_told_when_a_build_changes() {
+    let mut cfg = common::config(&common::fresh_database().await);
+    cfg.build_workers = 0;
+    let app = TestApp::spawn_with(cfg).await;
+    configure_project(&app, SECRET, "/nonexistent").await;
+    let (dev, _, _) = app.logged_in(Role::Developer).await;
+    let res = dev.get(app.url(&format!("/api/builds/events?project={}", app.project_id))).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut events = SseReader::new(res);
+    assert_eq!(events.next(Duration::from_secs(10)).await.unwrap().event, "ready");
+    push(&app, "main", &random_sha()).await;
+    assert_eq!(events.next(Duration::from_secs(10)).await.unwrap().event, "build");
+    assert_eq!(app.client().get(app.url(&format!("/api/builds/events?project={}", app.project_id))).send().await.unwrap().status(), 401);
+    app.stop().await;
+}
