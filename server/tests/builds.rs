@@ -751,3 +751,34 @@ async fn the_grid_is_told_when_a_build_changes() {
     assert_eq!(app.client().get(app.url(&format!("/api/builds/events?project={}", app.project_id))).send().await.unwrap().status(), 401);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_project_preview_limit_stops_the_oldest_preview_and_its_process() {
+    let app = TestApp::spawn().await;
+    let (repo, sha) = Repo::with_files(STEPS_ECHO_APP, &[("serve.py", ECHO_APP)]);
+    configure_project(&app, SECRET, &repo.url()).await;
+    sqlx::query("update ops.projects set preview_limit = 1 where id = $1").bind(app.project_id).execute(&app.owner).await.unwrap();
+    let first = push(&app, "main", &sha).await;
+    wait_until(&app, "select state = 'running' from ops.previews where build_id = $1", first, Duration::from_secs(60), "the first preview").await;
+    let first_port: i32 = sqlx::query_scalar("select port from ops.previews where build_id = $1").bind(first).fetch_one(&app.owner).await.unwrap();
+
+    repo.git(&["checkout", "-q", "-b", "feature/two"]);
+    let sha2 = repo.commit(&[("two.txt", "two\n")], "second branch");
+    let second = push(&app, "feature/two", &sha2).await;
+    wait_until(&app, "select state = 'running' from ops.previews where build_id = $1", second, Duration::from_secs(60), "the second preview").await;
+    let (state, reason): (String, String) = sqlx::query_as("select state::text, stop_reason from ops.previews where build_id = $1").bind(first).fetch_one(&app.owner).await.unwrap();
+    assert_eq!(state, "stopped");
+    assert!(reason.contains("limit"), "{reason}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", first_port as u16)).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "the stopped preview's process still answers");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The stopped preview says so instead of proxying.
+    let slug: String = sqlx::query_scalar("select preview_slug from ops.branches where name = 'main'").fetch_one(&app.owner).await.unwrap();
+    let (dev, _, _) = app.logged_in(Role::Developer).await;
+    let res = dev.get(app.url(&format!("/preview/{slug}/"))).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(res.text().await.unwrap().contains("not running"));
+    app.stop().await;
+}
