@@ -164,5 +164,7 @@ impl TestApp {
         if let Some(task) = self.task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
+        // Build workspaces and repository mirrors.
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
