@@ -106,7 +106,7 @@ test('a pushed commit appears on the grid, its log streams live, it succeeds and
   await shot(page, 'build-page');
 
   // The preview: the build page offers it once it is up; it serves the commit's page.
-  const preview = page.locator('[data-testid=open-preview]');
+  const preview = page.locator('[data-testid=open-preview][data-shown=true]');
   for (let i = 0; i < 40 && (await preview.count()) === 0; i++) {
     await page.waitForTimeout(500);
     await page.reload();
@@ -161,7 +161,8 @@ test('a tester sees the grid and logs but no rebuild or cancel buttons', async (
   await page.waitForURL(/\/builds\//);
   await hydrated(page);
   await page.locator('[data-testid=log-viewer]').waitFor();
-  assert.equal(await page.locator('[data-testid=rebuild], [data-testid=cancel-build]').count(), 0);
+  assert.equal(await page.locator('[data-testid=rebuild][data-shown=true], [data-testid=cancel-build][data-shown=true]').count(), 0);
+  assert.equal(await page.locator('[data-testid=rebuild]:visible, [data-testid=cancel-build]:visible').count(), 0);
   noErrors(errors);
   await context.close();
 });

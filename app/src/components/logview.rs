@@ -21,6 +21,23 @@ pub fn level_classes(level: LogLevel) -> &'static str {
 
 #[component]
 pub fn LogViewer(#[prop(into)] query: Signal<LogQuery>, #[prop(default = true)] live: bool, #[prop(default = "h-[60vh]")] height: &'static str) -> impl IntoView {
+    // Log lines are arbitrary program output; they are rendered in the browser only (after
+    // mount), so no byte of it can upset hydration of the page around it.
+    let mounted = RwSignal::new(false);
+    Effect::new(move |_| mounted.set(true));
+    view! {
+        <div data-testid="log-viewer-slot">
+            {move || if mounted.get() {
+                view! { <LogViewerLoaded query=query live=live height=height /> }.into_any()
+            } else {
+                view! { <Loading /> }.into_any()
+            }}
+        </div>
+    }
+}
+
+#[component]
+fn LogViewerLoaded(query: Signal<LogQuery>, live: bool, height: &'static str) -> impl IntoView {
     let page = Resource::new(move || query.get(), query_logs);
     view! {
         <Suspense fallback=|| view! { <Loading /> }>
@@ -152,7 +169,7 @@ fn LogRow(line: LogLine) -> impl IntoView {
         <div class=format!("flex gap-2 px-3 hover:bg-slate-800/60 {}", level_classes(line.level)) data-testid="log-line" data-id=line.id.to_string() data-level=line.level.as_str() data-source=line.source.clone()>
             <span class="shrink-0 text-slate-500">{time}</span>
             <span class="w-14 shrink-0 truncate text-slate-500" title=line.source.clone()>{step.unwrap_or_else(|| line.source.clone())}</span>
-            <span class="whitespace-pre-wrap break-all">{line.message}</span>
+            <span class="whitespace-pre-wrap break-all">{crate::components::ui::nonempty(line.message)}</span>
         </div>
     }
 }

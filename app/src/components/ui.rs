@@ -122,6 +122,17 @@ pub fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// Static text must not be empty: an empty text node does not survive the HTML parser, and
+/// hydration would then miss it. Empty becomes a no-break space.
+pub fn nonempty(s: impl Into<String>) -> String {
+    let s = s.into();
+    if s.is_empty() {
+        "\u{a0}".to_string()
+    } else {
+        s
+    }
+}
+
 pub fn fmt_time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }

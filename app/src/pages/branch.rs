@@ -53,8 +53,8 @@ fn History(h: BranchHistory) -> impl IntoView {
                         <tr data-testid="history-row">
                             <td class=TD><a class="font-mono text-indigo-700 hover:underline" href=format!("/builds/{}", x.id)>{format!("#{}", x.number)}</a></td>
                             <td class=TD><BuildStateBadge state=x.state /></td>
-                            <td class=TD><span class="font-mono text-xs text-slate-600">{x.short_sha()}</span>" "<span class="text-slate-700">{x.message.lines().next().unwrap_or_default().to_string()}</span></td>
-                            <td class=format!("{TD} text-xs text-slate-600")>{x.author.clone()}</td>
+                            <td class=TD><span class="font-mono text-xs text-slate-600">{x.short_sha()}</span>" "<span class="text-slate-700">{crate::components::ui::nonempty(x.message.lines().next().unwrap_or_default())}</span></td>
+                            <td class=format!("{TD} text-xs text-slate-600")>{crate::components::ui::nonempty(x.author.clone())}</td>
                             <td class=format!("{TD} text-xs text-slate-500")>{age(&x.queued_at, now)}</td>
                             <td class=format!("{TD} text-xs text-slate-600")>{x.duration_secs(now).map(duration).unwrap_or_else(|| "—".into())}</td>
                         </tr>

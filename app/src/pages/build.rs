@@ -3,7 +3,7 @@
 use crate::api::builds::{get_build, CancelBuild, RebuildBuild, SharePreview};
 use crate::components::builds::{age, duration, BuildStateBadge};
 use crate::components::logview::LogViewer;
-use crate::components::ui::{fmt_time, ErrorPanel, Loading, PageHeader, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD};
+use crate::components::ui::{nonempty, fmt_time, ErrorPanel, Loading, PageHeader, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD};
 use crate::models::{BuildDetail, LogQuery, PreviewState};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -46,6 +46,23 @@ fn Detail(d: BuildDetail, on_change: impl Fn() + Clone + Send + Sync + 'static) 
     let query = LogQuery { build: id.to_string(), ..Default::default() };
     let preview_url = d.preview_slug.clone().filter(|_| b.preview_state == Some(PreviewState::Running)).map(|s| format!("/preview/{s}/"));
     let active = b.state.is_active();
+    // Every action is always rendered and hidden when it does not apply: a fixed shape
+    // hydrates identically whatever the build's state.
+    let has_preview = preview_url.is_some();
+    let preview_href = preview_url.unwrap_or_default();
+    let can_cancel = d.can_operate && active;
+    let can_rebuild = d.can_operate && !active && b.runner == crate::models::BuildRunner::Embedded;
+    // Inline style, not a class: `hidden` and `inline-flex` fight over `display`.
+    let shown = |on: bool| if on { "" } else { "display:none" };
+    let actions = view! {
+        <a class=BUTTON style=shown(has_preview) href=preview_href target="_blank" rel="external" data-testid="open-preview" data-shown=has_preview.to_string()>"Open preview ↗"</a>
+        <button type="button" class=BUTTON_SECONDARY style=shown(has_preview) data-testid="share-preview"
+            on:click=move |_| { share.dispatch(SharePreview { build_id: id, hours: 24 }); }>"Share link (24 h)"</button>
+        <button type="button" class=BUTTON_DANGER style=shown(can_cancel) data-testid="cancel-build" data-shown=can_cancel.to_string()
+            on:click=move |_| { cancel.dispatch(CancelBuild { id }); }>"Cancel"</button>
+        <button type="button" class=BUTTON_SECONDARY style=shown(can_rebuild) data-testid="rebuild" data-shown=can_rebuild.to_string()
+            on:click=move |_| { rebuild.dispatch(RebuildBuild { id }); }>"↻ Rebuild"</button>
+    };
     view! {
         <Title text=format!("Build #{} · {}", b.number, d.project_name) />
         <PageHeader title=format!("Build #{} · {}", b.number, b.branch_name) subtitle=d.project_name.clone()>
@@ -62,43 +79,46 @@ fn Detail(d: BuildDetail, on_change: impl Fn() + Clone + Send + Sync + 'static) 
                 </div>
                 <p class="text-slate-800" data-testid="build-message">{if b.message.is_empty() { "(no commit message)".to_string() } else { b.message.clone() }}</p>
                 <p class="text-xs text-slate-500">
-                    {format!("by {} · queued {} ({})", if b.author.is_empty() { "unknown" } else { &b.author }, age(&b.queued_at, now), fmt_time(&b.queued_at))}
-                    {b.duration_secs(now).map(|s| format!(" · ran {}", duration(s)))}
+                    <span>{format!("by {} · queued {} ({})", if b.author.is_empty() { "unknown" } else { &b.author }, age(&b.queued_at, now), fmt_time(&b.queued_at))}</span>
+                    <span>{nonempty(b.duration_secs(now).map(|s| format!(" · ran {}", duration(s))).unwrap_or_default())}</span>
                 </p>
-                {(!b.error.is_empty()).then(|| view! {
-                    <p class=format!("rounded px-2 py-1 text-xs {}", if b.state == crate::models::BuildState::Failed { "bg-rose-50 text-rose-800" } else { "bg-slate-50 text-slate-700" }) data-testid="build-error">
-                        {b.failed_step.clone().map(|s| format!("Step “{s}”: ")).unwrap_or_default()}{b.error.clone()}
-                    </p>
-                })}
+                // Always rendered (hidden when empty): a fixed shape hydrates identically.
+                <p class=format!("rounded px-2 py-1 text-xs {} {}", if b.state == crate::models::BuildState::Failed { "bg-rose-50 text-rose-800" } else { "bg-slate-50 text-slate-700" }, "")
+                   style=if b.error.is_empty() { "display:none" } else { "" }
+                   data-testid="build-error">
+                    {nonempty(format!("{}{}", b.failed_step.clone().map(|s| format!("Step “{s}”: ")).unwrap_or_default(), b.error))}
+                </p>
             </div>
-            <div class="flex flex-wrap items-start gap-2 md:justify-end">
-                {preview_url.map(|u| view! {
-                    <a class=BUTTON href=u target="_blank" rel="external" data-testid="open-preview">"Open preview ↗"</a>
-                    <button type="button" class=BUTTON_SECONDARY data-testid="share-preview"
-                        on:click=move |_| { share.dispatch(SharePreview { build_id: id, hours: 24 }); }>"Share link (24 h)"</button>
-                })}
-                {d.can_operate.then(|| view! {
-                    {active.then(|| view! {
-                        <button type="button" class=BUTTON_DANGER data-testid="cancel-build" on:click=move |_| { cancel.dispatch(CancelBuild { id }); }>"Cancel"</button>
-                    })}
-                    {(!active && b.runner == crate::models::BuildRunner::Embedded).then(|| view! {
-                        <button type="button" class=BUTTON_SECONDARY data-testid="rebuild" on:click=move |_| { rebuild.dispatch(RebuildBuild { id }); }>"↻ Rebuild"</button>
-                    })}
-                })}
-            </div>
+            <div class="flex flex-wrap items-start gap-2 md:justify-end">{actions}</div>
         </div>
-        {move || share.value().get().map(|r| match r {
-            Ok(link) => view! {
-                <div class="mb-4 rounded-md border border-emerald-200 bg-emerald-50 p-3 text-sm text-emerald-900" data-testid="share-link">
-                    "Anyone with this link can open the preview until "{fmt_time(&link.expires_at)}": "
-                    <input readonly class="mt-1 w-full rounded border border-emerald-200 bg-white px-2 py-1 font-mono text-xs" value=link.url.clone() on:focus=|ev| { let _ = ev; } />
-                </div>
-            }.into_any(),
-            Err(e) => view! { <p class="mb-4 text-sm text-rose-700" role="alert">{e.to_string()}</p> }.into_any(),
-        })}
-        {move || cancel.value().get().and_then(|r| r.err()).map(|e| view! { <p class="mb-4 text-sm text-rose-700" role="alert" data-testid="action-error">{e.to_string()}</p> })}
-        {move || rebuild.value().get().and_then(|r| r.err()).map(|e| view! { <p class="mb-4 text-sm text-rose-700" role="alert" data-testid="action-error">{e.to_string()}</p> })}
-        <h2 class="mb-2 text-sm font-semibold text-slate-700">"Log"</h2>
-        <LogViewer query=Signal::derive(move || query.clone()) live=true />
+        // One text node, always present: what the last action said (a share link, or why
+        // a cancel or rebuild was refused).
+        <p class="mb-4 min-h-[1.25rem] break-all text-sm" data-testid="action-messages">
+            {move || {
+                if let Some(r) = share.value().get() {
+                    return match r {
+                        Ok(link) => format!("Share link (valid until {}): {}{}", fmt_time(&link.expires_at), origin(), link.url),
+                        Err(e) => e.to_string(),
+                    };
+                }
+                cancel.value().get().and_then(|r| r.err()).or_else(|| rebuild.value().get().and_then(|r| r.err())).map(|e| e.to_string()).unwrap_or_default()
+            }}
+        </p>
+        <section>
+            <h2 class="mb-2 text-sm font-semibold text-slate-700">"Log"</h2>
+            <LogViewer query=Signal::derive(move || query.clone()) live=true />
+        </section>
     }
 }
+
+fn origin() -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        window().location().origin().unwrap_or_default()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        String::new()
+    }
+}
+

@@ -99,12 +99,12 @@ fn Webhooks(w: WebhookInfo, rotate: ServerAction<RotateWebhookSecret>) -> impl I
                             {w.deliveries.into_iter().map(|d| view! {
                                 <tr data-testid="delivery-row" data-outcome=d.outcome.as_str()>
                                     <td class=format!("{TD} whitespace-nowrap text-xs text-slate-500")>{fmt_time(&d.created_at)}</td>
-                                    <td class=format!("{TD} font-mono text-xs")>{d.event.clone()}</td>
-                                    <td class=format!("{TD} font-mono text-[11px] text-slate-500")>{d.delivery_guid.clone()}{(d.redeliveries > 0).then(|| format!(" (+{} redelivered)", d.redeliveries))}</td>
+                                    <td class=format!("{TD} font-mono text-xs")>{crate::components::ui::nonempty(d.event.clone())}</td>
+                                    <td class=format!("{TD} font-mono text-[11px] text-slate-500")>{crate::components::ui::nonempty(if d.redeliveries > 0 { format!("{} (+{} redelivered)", d.delivery_guid, d.redeliveries) } else { d.delivery_guid.clone() })}</td>
                                     <td class=TD>{if d.signature_ok { view! { <span class="text-emerald-700">"✔ valid"</span> }.into_any() } else { view! { <span class="font-medium text-rose-700">"✘ invalid"</span> }.into_any() }}</td>
                                     <td class=TD>
                                         <span class=format!("rounded px-1.5 py-0.5 text-[11px] font-semibold {}", outcome_class(d.outcome))>{d.outcome.as_str()}</span>
-                                        <p class="mt-0.5 text-xs text-slate-600">{d.detail.clone()}</p>
+                                        <p class="mt-0.5 text-xs text-slate-600">{crate::components::ui::nonempty(d.detail.clone())}</p>
                                     </td>
                                     <td class=TD>{match (d.build_id, d.build_number) {
                                         (Some(id), Some(n)) => view! { <a class="font-mono text-indigo-700 hover:underline" href=format!("/builds/{id}")>{format!("#{n}")}</a> }.into_any(),
