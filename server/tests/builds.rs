@@ -491,6 +491,10 @@ async fn an_external_ci_reports_a_build_with_its_logs_and_outcome_through_the_ap
         assert!(v["error"].is_string(), "{path} {body}: {v}");
     }
     assert_eq!(build_state(&app, id2).await, "running", "nothing above changed the build");
+    let big = serde_json::json!({"lines": (0..3000).map(|i| serde_json::json!({"message": format!("{i} {}", "x".repeat(1000))})).collect::<Vec<_>>()});
+    let res = client.post(app.url(&format!("/api/v1/builds/{id2}/logs"))).bearer_auth(&token).json(&big).send().await.unwrap();
+    assert_eq!(res.status(), 413, "a body that is too large says so");
+    assert!(res.json::<serde_json::Value>().await.unwrap()["error"].is_string());
 
     // Roles and credentials are checked.
     let tester = api_token(&app, Role::Tester, "").await;
@@ -542,6 +546,9 @@ async fn members_of_another_tenant_cannot_see_a_build() {
     assert_eq!(res.status(), 404);
     let res = outsider.get(app.url(&format!("/api/logs/tail?build={build_id}"))).send().await.unwrap();
     assert_eq!(res.status(), 404, "no tail of another tenant's build");
+    let slug: String = sqlx::query_scalar("select preview_slug from ops.branches where name = 'main' and tenant_id = $1").bind(app.tenant_id).fetch_one(&app.owner).await.unwrap();
+    assert_eq!(outsider.get(app.url(&format!("/preview/{slug}/"))).send().await.unwrap().status(), 404, "nor its preview");
+    assert_eq!(dev.get(app.url(&format!("/preview/{slug}/"))).send().await.unwrap().status(), 503, "at home: not running yet");
     let res = outsider.get(app.url(&format!("/api/logs/export.csv?build={build_id}"))).send().await.unwrap();
     assert_eq!(res.status(), 404, "no export of another tenant's build");
     assert_eq!(build_state(&app, build_id).await, "pending");

@@ -32,6 +32,14 @@ async fn token(s: &HttpState, headers: &HeaderMap) -> Result<TokenScope, Respons
     Ok(scope)
 }
 
+/// An unreadable body: 413 when it is too large, otherwise 422, always with a JSON error.
+fn rejected(e: axum::extract::rejection::JsonRejection) -> Response {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({"error": "the request body is too large; send the lines in smaller batches"}))).into_response();
+    }
+    app_error(AppError::Invalid(e.body_text()))
+}
+
 async fn audit(conn: &mut PgConnection, scope: &TokenScope, action: &str, target: &str, details: serde_json::Value) -> Result<(), AppError> {
     let email = format!("token:{}", scope.name);
     let entry = app::db::audit::AuditEntry { actor_id: None, actor_email: &email, action, target, details, request_id: "", ip: "" };
@@ -60,7 +68,7 @@ pub async fn create(State(s): State<HttpState>, headers: HeaderMap, body: Result
     };
     let Json(b) = match body {
         Ok(b) => b,
-        Err(e) => return app_error(AppError::Invalid(e.body_text())),
+        Err(e) => return rejected(e),
     };
     let result = async {
         let sha = b.sha.trim().to_ascii_lowercase();
@@ -151,7 +159,7 @@ pub async fn append_logs(State(s): State<HttpState>, Path(id): Path<String>, hea
     };
     let Json(batch) = match body {
         Ok(b) => b,
-        Err(e) => return app_error(AppError::Invalid(e.body_text())),
+        Err(e) => return rejected(e),
     };
     let result = async {
         if batch.lines.len() > MAX_LINES_PER_CALL {
@@ -202,7 +210,7 @@ pub async fn set_status(State(s): State<HttpState>, Path(id): Path<String>, head
     };
     let Json(b) = match body {
         Ok(b) => b,
-        Err(e) => return app_error(AppError::Invalid(e.body_text())),
+        Err(e) => return rejected(e),
     };
     let result = async {
         let state = BuildState::parse(&b.state).ok_or_else(|| AppError::Invalid("state: pending, running, success, warning, failed or cancelled".into()))?;
