@@ -134,7 +134,7 @@ fn LogLines(page: LogPage, query: LogQuery, live: bool, height: &'static str) ->
                                 if let Some(el) = scroller.get_untracked() { el.set_scroll_top(el.scroll_height()); }
                             }
                         }>
-                        {move || if follow.get() { "⏸ Pause scrolling" } else { "▶ Follow" }}
+                        {move || if follow.get() { "Pause scrolling" } else { "Follow new lines" }}
                     </button>
                     <a href=export class="rounded border border-slate-700 px-2 py-0.5 hover:bg-slate-800" data-testid="export-csv" rel="external">"⇩ CSV"</a>
                 </span>
