@@ -45,7 +45,9 @@ pub fn router(state: AppState, metrics: Metrics, services: crate::services::Serv
         .route("/metrics", get(routes::health::metrics))
         .route("/api/v1/whoami", get(routes::machine::whoami))
         .route("/api/v1/builds", post(crate::builds::ci_api::create))
-        .route("/api/v1/builds/{id}/logs", post(crate::builds::ci_api::append_logs))
+        // Up to MAX_LINES_PER_CALL lines of up to 16 KiB each would exceed any small limit;
+        // 32 MB keeps a full batch of ordinary lines well inside.
+        .route("/api/v1/builds/{id}/logs", post(crate::builds::ci_api::append_logs).layer(DefaultBodyLimit::max(32 * 1024 * 1024)))
         .route("/api/v1/builds/{id}/status", post(crate::builds::ci_api::set_status))
         .route(
             "/api/webhooks/github/{project}",
