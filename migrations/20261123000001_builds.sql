@@ -150,7 +150,10 @@ create table ops.run_events (
 create index run_events_tenant_tx_idx on ops.run_events (tenant_id, tx, id);
 create index run_events_job_tx_idx on ops.run_events (job_id, tx, id) where job_id is not null;
 create index run_events_env_tx_idx on ops.run_events (env_id, tx, id) where env_id is not null;
-create index run_events_search_idx on ops.run_events using gin (to_tsvector('simple', message));
+-- No full-text (GIN) index: log lines are full of distinct tokens (numbers, hashes, paths) and
+-- such an index cost ~60% of ingest time, halving throughput (spec/odooops/benchmarks.md).
+-- Search runs within the lines the other filters select, newest first, and stops when a page
+-- is full.
 
 do $$
 declare t text;

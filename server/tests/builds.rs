@@ -491,7 +491,8 @@ async fn an_external_ci_reports_a_build_with_its_logs_and_outcome_through_the_ap
         assert!(v["error"].is_string(), "{path} {body}: {v}");
     }
     assert_eq!(build_state(&app, id2).await, "running", "nothing above changed the build");
-    let big = serde_json::json!({"lines": (0..3000).map(|i| serde_json::json!({"message": format!("{i} {}", "x".repeat(1000))})).collect::<Vec<_>>()});
+    // Over the 32 MB limit of the logs route.
+    let big = serde_json::json!({"lines": (0..9000).map(|i| serde_json::json!({"message": format!("{i} {}", "x".repeat(4000))})).collect::<Vec<_>>()});
     let res = client.post(app.url(&format!("/api/v1/builds/{id2}/logs"))).bearer_auth(&token).json(&big).send().await.unwrap();
     assert_eq!(res.status(), 413, "a body that is too large says so");
     assert!(res.json::<serde_json::Value>().await.unwrap()["error"].is_string());

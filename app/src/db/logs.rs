@@ -138,6 +138,11 @@ impl Filter {
             c.push(format!("source = ${}", next()));
         }
         if self.text.is_some() {
+            // A cheap substring test first (about a tenth of the cost of building the
+            // tsvector), then the real full-text match.
+            for _ in self.required_words() {
+                c.push(format!("message ilike ${}", next()));
+            }
             c.push(format!("to_tsvector('simple', message) @@ websearch_to_tsquery('simple', ${})", next()));
         }
         (c, n)
@@ -157,17 +162,38 @@ impl Filter {
             q = q.bind(v.as_str());
         }
         if let Some(v) = &self.text {
+            for w in self.required_words() {
+                q = q.bind(format!("%{w}%"));
+            }
             q = q.bind(v.as_str());
         }
         q
     }
+
+    /// Words every match must contain: plain alphanumeric terms that are not negated and not
+    /// part of an `or` (a necessary condition for the full-text match, never a stronger one).
+    pub fn required_words(&self) -> Vec<String> {
+        let Some(text) = &self.text else { return vec![] };
+        if text.split_whitespace().any(|w| w.eq_ignore_ascii_case("or")) {
+            return vec![];
+        }
+        text.split_whitespace()
+            .map(|w| w.trim_matches('"'))
+            .filter(|w| !w.starts_with('-') && !w.is_empty() && w.len() <= 64 && w.chars().all(|c| c.is_alphanumeric()))
+            .map(str::to_string)
+            .take(8)
+            .collect()
+    }
 }
 
-const COLUMNS: &str = "id, tx::text::int8 as tx, job_id, env_id, level, source, message, meta, created_at";
+// `tx_num`, not `tx`: an output column named `tx` would shadow the indexed column in
+// `order by`, and PostgreSQL would then sort every matching row instead of reading the index.
+const COLUMNS: &str = "id, tx::text::int8 as tx_num, job_id, env_id, level, source, message, meta, created_at";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
     pub id: i64,
+    #[sqlx(rename = "tx_num")]
     pub tx: i64,
     pub job_id: Option<Uuid>,
     pub env_id: Option<Uuid>,
@@ -208,7 +234,7 @@ pub async fn page_before(conn: &mut PgConnection, f: &Filter, before: Option<Cur
     if before.is_some() {
         c.push(format!("(tx, id) < (${}::text::xid8, ${})", n, n + 1));
     }
-    let sql = format!("select {COLUMNS} from ops.run_events where {} order by tx desc, id desc limit {}", c.join(" and "), limit + 1);
+    let sql = format!("select {COLUMNS} from ops.run_events where {} order by run_events.tx desc, run_events.id desc limit {}", c.join(" and "), limit + 1);
     let mut q = f.bind(sqlx::query_as::<_, EventRow>(sqlx::AssertSqlSafe(sql)));
     if let Some(b) = before {
         q = q.bind(b.tx.to_string()).bind(b.id);
@@ -227,7 +253,7 @@ pub async fn after(conn: &mut PgConnection, f: &Filter, after: Cursor, until: Op
     if until.is_some() {
         c.push(format!("(tx, id) <= (${}::text::xid8, ${})", n + 2, n + 3));
     }
-    let sql = format!("select {COLUMNS} from ops.run_events where {} order by tx, id limit {limit}", c.join(" and "));
+    let sql = format!("select {COLUMNS} from ops.run_events where {} order by run_events.tx, run_events.id limit {limit}", c.join(" and "));
     let mut q = f.bind(sqlx::query_as::<_, EventRow>(sqlx::AssertSqlSafe(sql))).bind(after.tx.to_string()).bind(after.id);
     if let Some(u) = until {
         q = q.bind(u.tx.to_string()).bind(u.id);
@@ -248,4 +274,28 @@ pub async fn recent_sources(conn: &mut PgConnection) -> Result<Vec<String>, sqlx
     )
     .fetch_all(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(q: &str) -> Vec<String> {
+        Filter { text: Some(q.into()), ..Default::default() }.required_words()
+    }
+
+    #[test]
+    fn only_plain_positive_words_become_substring_prefilters() {
+        assert_eq!(words("invoice \"stock move\" -draft"), vec!["invoice", "stock", "move"]);
+        assert!(words("invoice or stock").is_empty());
+        assert_eq!(words("foo.bar 100%"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let c = Cursor { tx: 12, id: 34 };
+        assert_eq!(Cursor::parse(&c.to_string()), Some(c));
+        assert_eq!(Cursor::parse("x:1"), None);
+        assert_eq!(Cursor::parse("-1:5"), None);
+    }
 }
