@@ -12,6 +12,8 @@ pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod db;
 #[cfg(feature = "ssr")]
+pub mod mailparse;
+#[cfg(feature = "ssr")]
 pub mod state;
 
 use leptos::prelude::*;

@@ -1,8 +1,11 @@
 //! The one state object every handler and server function reaches (server only).
 use crate::auth::AuthSettings;
 use crate::db::Db;
+use crate::models::MailSettings;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -10,10 +13,24 @@ pub struct AppState {
     pub db: Db,
     pub auth: Arc<AuthSettings>,
     pub leptos_options: LeptosOptions,
+    pub mail: Arc<MailContext>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
     }
+}
+
+/// A real SMTP relay (implemented by the server with `lettre`).
+pub trait MailRelay: Send + Sync {
+    /// Sends `raw` unchanged to `to`; the answer is the relay's reply text.
+    fn send(&self, from: String, to: Vec<String>, raw: Vec<u8>) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'static>>;
+}
+
+/// What server functions of the mail catcher need beyond the database.
+#[derive(Clone, Default)]
+pub struct MailContext {
+    pub settings: MailSettings,
+    pub relay: Option<Arc<dyn MailRelay>>,
 }

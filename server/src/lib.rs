@@ -53,6 +53,7 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
         db: app::db::Db::new(database.app.clone()),
         auth: std::sync::Arc::new(auth),
         leptos_options: startup::leptos_options(&cfg.output_name, &cfg.site_root, addr),
+        mail: std::sync::Arc::new(app::state::MailContext::default()),
     };
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let hub = logs::hub::Hub::start(state.db.pool().clone(), shutdown_rx.clone()).await?;

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod builds;
 pub mod logs;
+pub mod mail;
 pub mod members;
 pub mod projects;
 pub mod tokens;

@@ -175,5 +175,8 @@ fn describe(cap: Capability) -> &'static str {
         Capability::OperateBuilds => "cancel or rebuild builds",
         Capability::ViewDeliveries => "view webhook deliveries",
         Capability::ManageBuildSettings => "change build settings",
+        Capability::ViewMail => "read captured mail",
+        Capability::ManageMail => "manage mailboxes",
+        Capability::ReleaseMail => "release captured mail",
     }
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod builds;
 pub mod deliveries;
 pub mod logs;
+pub mod mail;
 pub mod members;
 pub mod previews;
 pub mod projects;

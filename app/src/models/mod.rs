@@ -1,12 +1,14 @@
 //! Types shared by the browser and the server.
 mod builds;
 mod error;
+mod mail;
 mod role;
 mod steps;
 mod views;
 
 pub use builds::*;
 pub use error::AppError;
+pub use mail::*;
 pub use steps::{BuildConfig, StartStep, Step};
 pub use role::{validate_password, Capability, Role, Stage};
 pub use views::*;

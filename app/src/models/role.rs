@@ -29,6 +29,12 @@ pub enum Capability {
     ViewDeliveries,
     /// Set a project's webhook secret and build settings.
     ManageBuildSettings,
+    /// Read the mail dev and staging environments sent.
+    ViewMail,
+    /// See SMTP credentials, rotate them, set retention, delete and clear captured mail.
+    ManageMail,
+    /// Forward a captured mail to an allow-listed real address.
+    ReleaseMail,
 }
 
 impl Role {
@@ -68,6 +74,9 @@ impl Role {
                 matches!(self, Role::Admin | Role::Sysadmin | Role::Developer)
             }
             Capability::ManageBuildSettings => self == Role::Admin,
+            Capability::ViewMail => true,
+            Capability::ManageMail => matches!(self, Role::Admin | Role::Sysadmin | Role::Developer),
+            Capability::ReleaseMail => matches!(self, Role::Admin | Role::Sysadmin | Role::Developer | Role::Tester),
         }
     }
 }
@@ -123,6 +132,15 @@ mod tests {
             assert!(role.allows(Capability::ViewBuilds));
             let operates = matches!(role, Role::Admin | Role::Sysadmin | Role::Developer);
             assert_eq!(role.allows(Capability::OperateBuilds), operates, "{role}");
+        }
+    }
+
+    #[test]
+    fn everyone_reads_mail_developers_manage_it_and_pms_cannot_release_it() {
+        for role in Role::ALL {
+            assert!(role.allows(Capability::ViewMail));
+            assert_eq!(role.allows(Capability::ManageMail), matches!(role, Role::Admin | Role::Sysadmin | Role::Developer), "{role}");
+            assert_eq!(role.allows(Capability::ReleaseMail), role != Role::Pm, "{role}");
         }
     }
 
