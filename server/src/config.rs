@@ -138,6 +138,34 @@ pub struct Config {
     /// GitHub API base URL (a GitHub Enterprise server, or a local stand-in for tests).
     #[arg(long, env = "ODOOOPS_GITHUB_API_URL", default_value = "https://api.github.com", global = true)]
     pub github_api_url: String,
+    /// Address of the mail catcher's SMTP server (`off` to run none; port 0 picks one).
+    #[arg(long, env = "ODOOOPS_SMTP_ADDR", default_value = "127.0.0.1:1025", global = true)]
+    pub smtp_addr: String,
+    /// Host name the SMTP server greets with and apps are told to use (default: the listen host).
+    #[arg(long, env = "ODOOOPS_SMTP_HOSTNAME", global = true)]
+    pub smtp_hostname: Option<String>,
+    /// Largest message accepted, in bytes (SIZE); larger ones get 552.
+    #[arg(long, env = "ODOOOPS_SMTP_MAX_SIZE", default_value_t = 25 * 1024 * 1024, global = true)]
+    pub smtp_max_size: usize,
+    /// Concurrent SMTP sessions; more connections are turned away with 421.
+    #[arg(long, env = "ODOOOPS_SMTP_MAX_SESSIONS", default_value_t = 500, global = true)]
+    pub smtp_max_sessions: usize,
+    /// Seconds an SMTP client may stay silent before the session ends with 421.
+    #[arg(long, env = "ODOOOPS_SMTP_TIMEOUT_SECONDS", default_value_t = 300, global = true)]
+    pub smtp_timeout_seconds: u64,
+    /// PEM certificate chain for STARTTLS (with ODOOOPS_SMTP_TLS_KEY); without it no STARTTLS.
+    #[arg(long, env = "ODOOOPS_SMTP_TLS_CERT", global = true)]
+    pub smtp_tls_cert: Option<PathBuf>,
+    /// PEM private key for STARTTLS.
+    #[arg(long, env = "ODOOOPS_SMTP_TLS_KEY", global = true)]
+    pub smtp_tls_key: Option<PathBuf>,
+    /// Real SMTP relay (`smtp://user:pass@host:587?tls=required`, `smtps://…`): releases captured
+    /// mail, and carries production mail (which is then never stored).
+    #[arg(long, env = "ODOOOPS_MAIL_RELAY_URL", global = true, hide_env_values = true, value_parser = parse_secret)]
+    pub mail_relay_url: Option<Secret>,
+    /// Comma-separated addresses (`qa@example.com`) or domains (`@example.com`) mail may be released to.
+    #[arg(long, env = "ODOOOPS_MAIL_RELEASE_ALLOW", default_value = "", global = true)]
+    pub mail_release_allow: String,
     /// Fixed password for demo users (tests); generated when absent.
     #[arg(long, env = "ODOOOPS_DEMO_PASSWORD", global = true, hide_env_values = true, value_parser = parse_secret)]
     pub demo_password: Option<Secret>,

@@ -8,6 +8,7 @@ pub mod db;
 pub mod demo;
 pub mod demo_repo;
 pub mod logs;
+pub mod mail;
 pub mod previews;
 pub mod routes;
 pub mod runner;
@@ -28,6 +29,8 @@ pub struct Console {
     pub listener: tokio::net::TcpListener,
     pub addr: SocketAddr,
     pub services: services::Services,
+    /// Where the mail catcher's SMTP server listens (None when `ODOOOPS_SMTP_ADDR=off`).
+    pub smtp_addr: Option<SocketAddr>,
     /// Turning this true stops the runner, the reaper (and its previews) and the hub.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -49,13 +52,15 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
     let auth = AuthSettings::new(jwt_key, Duration::from_secs(cfg.session_ttl_minutes.max(1) * 60), cfg.secure_cookies);
     let listener = tokio::net::TcpListener::bind(&cfg.addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.addr))?;
     let addr = listener.local_addr()?;
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    let app_db = app::db::Db::new(database.app.clone());
+    let mail = mail::start(cfg, app_db.clone(), shutdown_rx.clone()).await?;
     let state = AppState {
-        db: app::db::Db::new(database.app.clone()),
+        db: app_db,
         auth: std::sync::Arc::new(auth),
         leptos_options: startup::leptos_options(&cfg.output_name, &cfg.site_root, addr),
-        mail: std::sync::Arc::new(app::state::MailContext::default()),
+        mail: std::sync::Arc::new(mail.context),
     };
-    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let hub = logs::hub::Hub::start(state.db.pool().clone(), shutdown_rx.clone()).await?;
     let previews = previews::PreviewManager::new(state.db.clone(), Duration::from_secs(cfg.preview_idle_minutes.max(1) * 60));
     let settings = builds::BuildSettings {
@@ -63,7 +68,8 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
         public_url: cfg.public_url.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_string(),
     };
     let services = services::Services::new(state.db.clone(), hub.clone(), previews.clone(), settings);
-    let mut tasks = vec![previews.start_reaper(shutdown_rx.clone())];
+    let mut tasks = mail.tasks;
+    tasks.push(previews.start_reaper(shutdown_rx.clone()));
     if cfg.build_workers > 0 {
         let status = cfg.github_token.clone().map(|t| builds::github::StatusClient::new(&cfg.github_api_url, t));
         let runner = runner::Runner::new(
@@ -83,5 +89,5 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
         tasks.extend(runner.start(shutdown_rx));
     }
     let router = startup::router(state.clone(), telemetry::Metrics::default(), services.clone());
-    Ok(Console { state, router, listener, addr, services, shutdown, tasks })
+    Ok(Console { state, router, listener, addr, services, smtp_addr: mail.addr, shutdown, tasks })
 }

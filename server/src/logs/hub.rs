@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 pub const LOG_CHANNEL: &str = "ops_run_events";
 pub const BUILD_CHANNEL: &str = "ops_builds";
+pub const MAIL_CHANNEL: &str = "ops_mail";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LogNotice {
@@ -37,10 +38,21 @@ pub struct BuildNotice {
     pub cancel_requested: bool,
 }
 
+/// New mail in an inbox (`n` messages in one insert).
+#[derive(Debug, Clone, Deserialize)]
+pub struct MailNotice {
+    #[serde(rename = "t")]
+    pub tenant_id: Uuid,
+    #[serde(rename = "e")]
+    pub environment_id: Uuid,
+    pub n: i64,
+}
+
 #[derive(Debug, Clone)]
 pub enum Notice {
     Log(LogNotice),
     Build(BuildNotice),
+    Mail(MailNotice),
     /// The listener reconnected: notifications may have been missed, so re-read.
     Resync,
 }
@@ -55,7 +67,7 @@ impl Hub {
     pub async fn start(pool: PgPool, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<Hub> {
         let (tx, _) = broadcast::channel(4096);
         let mut listener = PgListener::connect_with(&pool).await?;
-        listener.listen_all([LOG_CHANNEL, BUILD_CHANNEL]).await?;
+        listener.listen_all([LOG_CHANNEL, BUILD_CHANNEL, MAIL_CHANNEL]).await?;
         let hub = Hub { tx: tx.clone() };
         tokio::spawn(async move {
             loop {
@@ -65,6 +77,7 @@ impl Hub {
                         Ok(Some(n)) => {
                             let notice = match n.channel() {
                                 LOG_CHANNEL => serde_json::from_str(n.payload()).map(Notice::Log),
+                                MAIL_CHANNEL => serde_json::from_str(n.payload()).map(Notice::Mail),
                                 _ => serde_json::from_str(n.payload()).map(Notice::Build),
                             };
                             match notice {

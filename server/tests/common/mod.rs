@@ -25,6 +25,8 @@ pub struct TestApp {
     pub project_id: Uuid,
     pub data_dir: std::path::PathBuf,
     pub services: odooops::services::Services,
+    /// The mail catcher's SMTP address.
+    pub smtp_addr: Option<std::net::SocketAddr>,
     services_shutdown: tokio::sync::watch::Sender<bool>,
     service_tasks: Vec<tokio::task::JoinHandle<()>>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -60,6 +62,8 @@ pub fn config(db_url: &str) -> Config {
     // Builds start at once in tests (no batching window) and one worker is enough.
     cli.config.build_batch_seconds = 0;
     cli.config.build_workers = 1;
+    // Every console gets its own SMTP port.
+    cli.config.smtp_addr = "127.0.0.1:0".into();
     cli.config
 }
 
@@ -81,6 +85,7 @@ impl TestApp {
         let database = Database::open(&cfg).await.expect("open database");
         let console = odooops::build(&cfg, &database).await.expect("build console");
         let base = format!("http://{}", console.addr);
+        let smtp_addr = console.smtp_addr;
         let (services, services_shutdown, service_tasks) = (console.services.clone(), console.shutdown.clone(), console.tasks);
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(odooops::startup::serve(console.listener, console.router, async {
@@ -99,6 +104,7 @@ impl TestApp {
             project_id,
             data_dir: cfg.data_dir.clone(),
             services,
+            smtp_addr,
             services_shutdown,
             service_tasks,
             shutdown: Some(tx),
