@@ -1,5 +1,6 @@
 //! The `odooops` server: configuration, database bootstrap, HTTP routes and services.
 #![forbid(unsafe_code)]
+#![recursion_limit = "256"]
 
 pub mod admin;
 pub mod builds;
