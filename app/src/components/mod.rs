@@ -2,4 +2,5 @@
 pub mod builds;
 pub mod layout;
 pub mod logview;
+pub mod mail;
 pub mod ui;

@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod errors;
 pub mod login;
 pub mod logs;
+pub mod mail;
 pub mod members;
 pub mod project;
 pub mod tokens;

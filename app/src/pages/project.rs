@@ -14,15 +14,19 @@ pub fn ProjectPage() -> impl IntoView {
                 match detail.await {
                     Ok(d) => {
                         let p = d.project;
+                        let slug = p.slug.clone();
                         view! {
                             <Title text=p.name.clone() />
                             <PageHeader title=p.name.clone() subtitle=if p.repo_url.is_empty() { "No repository linked".to_string() } else { p.repo_url.clone() }>
                                 <a class=BUTTON href=format!("/projects/{}/builds", p.slug) data-testid="open-builds">"Builds"</a>
+                                <a class=BUTTON_SECONDARY href=format!("/projects/{}/mail", p.slug) data-testid="open-mail">"Mail"</a>
                                 <a class=BUTTON_SECONDARY href="/logs">"Logs"</a>
                             </PageHeader>
                             <h2 class="mb-2 text-sm font-semibold text-slate-700">"Environments"</h2>
                             <div class="mb-6 grid gap-3 md:grid-cols-3">
-                                {p.environments.into_iter().map(|e| view! {
+                                {p.environments.into_iter().map(|e| {
+                                    let mail = format!("/projects/{slug}/mail/{}", e.name);
+                                    view! {
                                     <div id=format!("env-{}", e.name) class=format!("{CARD} p-4") data-testid="environment-card">
                                         <div class="flex items-center justify-between">
                                             <span class="font-medium text-slate-900">{e.name.clone()}</span>
@@ -30,8 +34,9 @@ pub fn ProjectPage() -> impl IntoView {
                                         </div>
                                         <p class="mt-2 text-xs text-slate-500">"Branch "<span class="font-mono text-slate-700">{e.branch_name.clone()}</span></p>
                                         <p class="text-xs text-slate-500">{format!("Updated {}", fmt_time(&e.updated_at))}</p>
+                                        <a class="mt-2 inline-block text-xs text-indigo-700 hover:underline" href=mail data-testid="environment-mail">"Mail →"</a>
                                     </div>
-                                }).collect_view()}
+                                }}).collect_view()}
                             </div>
                             <h2 class="mb-2 text-sm font-semibold text-slate-700">"Branches"</h2>
                             {if d.branches.is_empty() {
