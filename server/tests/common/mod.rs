@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod builds;
+pub mod mail;
 
 use app::models::Role;
 use odooops::config::Config;
@@ -155,6 +156,11 @@ impl TestApp {
         let (client, res) = self.login(&email, PASSWORD).await;
         assert_eq!(res.status(), 200, "login of {email} failed: {}", res.text().await.unwrap_or_default());
         (client, id, email)
+    }
+
+    /// The request-side database handle (the non-owner role, under RLS).
+    pub fn services_db(&self) -> app::db::Db {
+        app::db::Db::new(self.app_pool.clone())
     }
 
     /// Audit actions recorded so far (read as owner), oldest first.
