@@ -38,6 +38,9 @@ pub async fn load(owner: &PgPool, cfg: &Config) -> Result<()> {
         lines.push(format!("{:<10} {:<32} {}", role.as_str(), email, password));
     }
     tx.commit().await?;
+    if let Err(e) = crate::demo_mail::seed(owner, tenant_id, project_id).await {
+        eprintln!("demo mail not stored: {e:#}");
+    }
     // A local repository with real commits makes the build grid live on first start,
     // offline: the runner fetches it like any remote.
     match demo_repo::create(&cfg.data_dir.join("demo-repos").join("acme-erp")).await {

@@ -7,6 +7,7 @@ pub mod builds;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod demo_mail;
 pub mod demo_repo;
 pub mod logs;
 pub mod mail;
