@@ -1,11 +1,14 @@
 //! Mail catcher pieces: the live-update hook and indicator, the mailbox settings panel, and
 //! small helpers (times, text that is safe to hydrate, the clipboard).
 use crate::api::mail::{get_mailbox, RotateMailCredentials, SetMailRetention};
-use crate::components::ui::{nonempty, BUTTON_SECONDARY, CARD, INPUT, LABEL};
+use crate::components::ui::{nonempty, BUTTON_SECONDARY, CARD, LABEL};
 use crate::models::{AppError, MailboxInfo};
 use chrono::{DateTime, Datelike, Utc};
 use leptos::prelude::*;
 use uuid::Uuid;
+
+/// An input without `block w-full` (ui::INPUT), for fields sized by their content.
+pub const FIELD: &str = "rounded-md border border-slate-300 bg-white px-2.5 py-1.5 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-200";
 
 /// The inbox's live connection, as the indicator shows it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -213,17 +216,7 @@ pub fn MailboxSettings(info: RwSignal<MailboxInfo>, open: bool) -> impl IntoView
                 <span class="shrink-0 text-xs text-slate-500">"for the app's outgoing mail server"</span>
             </summary>
             <div class="border-t border-slate-100 p-4">
-                {(!i.captured).then(|| view! {
-                    <p class="mb-3 rounded-md border border-rose-200 bg-rose-50 px-3 py-2 text-sm text-rose-900" data-testid="production-settings-banner">
-                        <span class="font-semibold">"Production mail is never captured. "</span>
-                        {if i.relay_configured {
-                            "Mail sent with these credentials is relayed to its real recipients and not stored here."
-                        } else {
-                            "No relay is configured, so the console refuses mail sent with these credentials."
-                        }}
-                    </p>
-                })}
-                <div class="grid gap-4 lg:grid-cols-3">
+                <div class="grid gap-5 lg:grid-cols-[minmax(0,5fr)_minmax(0,5fr)_minmax(0,4fr)]">
                     <dl class="grid grid-cols-[auto_1fr] items-center gap-x-3 gap-y-1.5 text-sm" data-testid="smtp-credentials">
                         <dt class="text-xs text-slate-500">"Host"</dt>
                         <dd class="font-mono text-slate-800" data-testid="smtp-host">{host}</dd>
@@ -244,7 +237,7 @@ pub fn MailboxSettings(info: RwSignal<MailboxInfo>, open: bool) -> impl IntoView
                         }}
                     </dl>
                     <OdooSample info reveal />
-                    <Retention info reload />
+                    {i.captured.then(|| view! { <Retention info reload /> })}
                 </div>
             </div>
         </details>
@@ -355,13 +348,13 @@ fn Retention(info: RwSignal<MailboxInfo>, reload: impl Fn() + Clone + Send + Syn
                         <input type="hidden" name="env_id" value=i.environment_id.to_string() />
                         <div class="flex flex-wrap items-center gap-2 text-sm text-slate-700">
                             <label for="max-messages">"Keep at most"</label>
-                            <input id="max-messages" name="max_messages" class=format!("{INPUT} w-24") inputmode="numeric"
+                            <input id="max-messages" name="max_messages" class=format!("{FIELD} w-24") inputmode="numeric"
                                 value=i.max_messages.to_string() aria-describedby="retention-outcome" data-testid="max-messages" />
                             <span>"messages"</span>
                         </div>
                         <div class="flex flex-wrap items-center gap-2 text-sm text-slate-700">
                             <label for="max-age-days">"for"</label>
-                            <input id="max-age-days" name="max_age_days" class=format!("{INPUT} w-20") inputmode="numeric"
+                            <input id="max-age-days" name="max_age_days" class=format!("{FIELD} w-20") inputmode="numeric"
                                 value=i.max_age_days.to_string() aria-describedby="retention-outcome" data-testid="max-age-days" />
                             <span>"days"</span>
                             <button type="submit" class=BUTTON_SECONDARY disabled=move || save.pending().get() data-testid="save-retention">"Save"</button>

@@ -3,15 +3,16 @@
 //! live in the URL (`?q=`, `?m=`, `?offset=`), so a view can be shared.
 mod message;
 
-use crate::api::mail::{get_mail_overview, get_mailbox, get_messages, ClearInbox, PAGE_SIZE};
+use crate::api::mail::{get_mail_overview, get_message, get_mailbox, get_messages, ClearInbox, PAGE_SIZE};
 use crate::components::builds::age;
-use crate::components::mail::{clean, short_time, use_mail_events, LiveIndicator, LiveState, MailboxSettings};
-use crate::components::ui::{fmt_time, nonempty, urlencode, EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT};
-use crate::models::{human_size, AppError, InboxSummary, MailOverview, MailboxInfo, MessagePage, MessageSummary, Stage};
+use crate::components::mail::{clean, short_time, use_mail_events, LiveIndicator, LiveState, MailboxSettings, FIELD};
+use crate::components::ui::{fmt_time, nonempty, urlencode, EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, BUTTON_DANGER, BUTTON_SECONDARY, CARD};
+use crate::models::{human_size, AppError, InboxSummary, MailOverview, MailboxInfo, MessageDetail, MessagePage, MessageSummary, Stage};
 use leptos::html::{Div, Input};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+use leptos_router::components::Redirect;
+use leptos_router::hooks::{use_location, use_navigate, use_params_map, use_query_map};
 use leptos_router::NavigateOptions;
 use message::MessagePane;
 use uuid::Uuid;
@@ -21,14 +22,14 @@ pub fn MailOverviewPage() -> impl IntoView {
     let params = use_params_map();
     let overview = Resource::new(move || params.read().get("slug").unwrap_or_default(), get_mail_overview);
     view! {
-        <Transition fallback=|| view! { <Loading /> }>
+        <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match overview.await {
                     Ok(o) => view! { <Overview o=o /> }.into_any(),
                     Err(e) => view! { <ErrorPanel error=e /> }.into_any(),
                 }
             })}
-        </Transition>
+        </Suspense>
     }
 }
 
@@ -54,7 +55,7 @@ fn Overview(o: MailOverview) -> impl IntoView {
 
 #[component]
 fn InboxCard(i: InboxSummary, slug: String, now: chrono::DateTime<chrono::Utc>) -> impl IntoView {
-    let href = format!("/projects/{slug}/mail/{}", i.environment_name);
+    let href = format!("/projects/{slug}/mail/{}", i.environment_id);
     let production = i.stage == Stage::Production;
     let last = match i.last_received {
         Some(t) => format!("Last mail {} ({})", age(&t, now), fmt_time(&t)),
@@ -111,49 +112,98 @@ impl InboxUrl {
     }
 }
 
-/// The project's inboxes and the chosen environment's mailbox (`:env` is its name or id).
-async fn load_inbox(slug: String, env: String) -> Result<(MailOverview, MailboxInfo), AppError> {
-    let overview = get_mail_overview(slug).await?;
-    let Some(id) = overview.inboxes.iter().find(|i| i.environment_name == env || i.environment_id.to_string() == env).map(|i| i.environment_id) else {
-        let e = AppError::NotFound(format!("environment “{env}” in {}", overview.project_name));
-        #[cfg(feature = "ssr")]
-        crate::auth::session::set_status(&e);
-        return Err(e);
-    };
-    Ok((overview, get_mailbox(id).await?))
+/// The inbox's data. Every resource is created here, at the top of the page: resources
+/// created inside a `Suspend` get different ids during server rendering than during
+/// hydration (the layout renders its children twice on the server), so their data would
+/// not line up. The same goes for chaining two server functions in one resource.
+#[derive(Clone, Copy)]
+struct InboxData {
+    q: Memo<String>,
+    offset: Memo<i64>,
+    selected: Memo<Option<Uuid>>,
+    messages: Resource<Result<MessagePage, AppError>>,
+    message: Resource<Result<Option<MessageDetail>, AppError>>,
 }
 
 #[component]
 pub fn InboxPage() -> impl IntoView {
     let params = use_params_map();
-    let key = move || {
-        let p = params.read();
-        (p.get("slug").unwrap_or_default(), p.get("env").unwrap_or_default())
-    };
-    let inbox = Resource::new(key, |(slug, env)| load_inbox(slug, env));
+    let query = use_query_map();
+    let slug = Memo::new(move |_| params.read().get("slug").unwrap_or_default());
+    let env = Memo::new(move |_| params.read().get("env").unwrap_or_default());
+    // `:env` is the environment's id; a name is redirected to it once the overview is known.
+    let env_id = Memo::new(move |_| Uuid::parse_str(&env.get()).ok());
+    let q = Memo::new(move |_| query.read().get("q").unwrap_or_default());
+    let offset = Memo::new(move |_| query.read().get("offset").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0).max(0));
+    let selected = Memo::new(move |_| query.read().get("m").and_then(|s| Uuid::parse_str(&s).ok()));
+    let overview = Resource::new(move || slug.get(), get_mail_overview);
+    let mailbox = Resource::new(
+        move || env_id.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_mailbox(id).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
+    let messages = Resource::new(
+        move || (env_id.get(), q.get(), offset.get()),
+        |(id, q, offset)| async move {
+            match id {
+                Some(id) => get_messages(id, q, offset).await,
+                None => Ok(MessagePage { items: Vec::new(), total: 0, offset: 0, limit: PAGE_SIZE }),
+            }
+        },
+    );
+    let message = Resource::new(
+        move || selected.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_message(id).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
+    let data = InboxData { q, offset, selected, messages, message };
+    let location = use_location();
     view! {
-        <Transition fallback=|| view! { <Loading /> }>
+        <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
-                match inbox.await {
-                    Ok((overview, info)) => view! { <Inbox overview info /> }.into_any(),
-                    Err(e) => view! { <ErrorPanel error=e /> }.into_any(),
+                match (overview.await, mailbox.await) {
+                    (Ok(overview), Ok(Some(info))) => view! { <Inbox overview info data /> }.into_any(),
+                    (Ok(overview), Ok(None)) => {
+                        let env = env.get_untracked();
+                        match overview.inboxes.iter().find(|i| i.environment_name == env) {
+                            Some(i) => {
+                                let search = location.search.get_untracked();
+                                let to = format!("/projects/{}/mail/{}{}{search}", overview.project_slug, i.environment_id, if search.is_empty() { "" } else { "?" });
+                                view! { <Redirect path=to /> }.into_any()
+                            }
+                            None => {
+                                let e = AppError::NotFound(format!("environment “{env}” in {}", overview.project_name));
+                                #[cfg(feature = "ssr")]
+                                crate::auth::session::set_status(&e);
+                                view! { <ErrorPanel error=e /> }.into_any()
+                            }
+                        }
+                    }
+                    (Err(e), _) | (_, Err(e)) => view! { <ErrorPanel error=e /> }.into_any(),
                 }
             })}
-        </Transition>
+        </Suspense>
     }
 }
 
 #[component]
-fn Inbox(overview: MailOverview, info: MailboxInfo) -> impl IntoView {
+fn Inbox(overview: MailOverview, info: MailboxInfo, data: InboxData) -> impl IntoView {
+    let InboxData { q, offset, selected, messages, message } = data;
     let env_id = info.environment_id;
-    let url = InboxUrl { base: format!("/projects/{}/mail/{}", info.project_slug, info.environment_name) };
-    let query = use_query_map();
-    let q = Memo::new(move |_| query.read().get("q").unwrap_or_default());
-    let offset = Memo::new(move |_| query.read().get("offset").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0).max(0));
-    let selected = Memo::new(move |_| query.read().get("m").and_then(|s| Uuid::parse_str(&s).ok()));
-    let messages = Resource::new(move || (q.get(), offset.get()), move |(q, offset)| get_messages(env_id, q, offset));
+    let url = InboxUrl { base: format!("/projects/{}/mail/{}", info.project_slug, env_id) };
     let live = RwSignal::new(LiveState::Connecting);
-    use_mail_events(env_id, live, move || messages.refetch());
+    // Production mail is never stored: nothing to follow.
+    if info.captured {
+        use_mail_events(env_id, live, move || messages.refetch());
+    }
 
     let navigate = use_navigate();
     let go = {
@@ -219,19 +269,20 @@ fn Inbox(overview: MailOverview, info: MailboxInfo) -> impl IntoView {
 
     let info = RwSignal::new(info);
     let i = info.get_untracked();
-    let settings_open = i.message_count == 0;
-    view! {
-        <Title text=format!("Mail · {} · {}", i.environment_name, i.project_name) />
-        <InboxHeader overview=overview info=i.clone() url=url.clone() q=q messages=messages live=live />
-        <MailboxSettings info open=settings_open />
-        {(!i.captured).then(|| view! {
-            <div class="mb-4 rounded-lg border border-rose-200 bg-rose-50 px-4 py-3 text-sm text-rose-900" role="note" data-testid="production-banner">
-                <p class="font-semibold">"Production mail is never captured."</p>
-                <p class="mt-0.5">"Mail from the production app goes to its real recipients through the relay, or is refused when no relay is configured. Nothing is stored here."</p>
-            </div>
-        })}
+    let banner = (!i.captured).then(|| view! {
+        <div class="mb-4 rounded-lg border border-rose-200 bg-rose-50 px-4 py-3 text-sm text-rose-900" role="note" data-testid="production-banner">
+            <p class="font-semibold">"Production mail is never captured."</p>
+            <p class="mt-0.5">{if i.relay_configured {
+                "Mail the production app sends with these credentials goes to its real recipients through the relay. Nothing is stored here."
+            } else {
+                "No relay is configured, so the console refuses mail the production app sends with these credentials. Nothing is stored here."
+            }}</p>
+        </div>
+    });
+    let header_url = url.clone();
+    let panes = i.captured.then(|| view! {
         <div class="grid gap-4 lg:grid-cols-[minmax(0,2fr)_minmax(0,3fr)]">
-            <section class=format!("{CARD} flex min-w-0 flex-col overflow-hidden") aria-label="Messages">
+            <section class=format!("{CARD} flex min-w-0 flex-col self-start overflow-hidden") aria-label="Messages">
                 <Transition fallback=|| view! { <div class="px-4"><Loading /></div> }>
                     {
                         let url = url.clone();
@@ -247,8 +298,17 @@ fn Inbox(overview: MailOverview, info: MailboxInfo) -> impl IntoView {
                     }
                 </Transition>
             </section>
-            <MessagePane selected info on_deleted=after_delete />
+            <MessagePane message info on_deleted=after_delete />
         </div>
+    });
+    // Open at first when there is nothing to read yet: that is when someone needs it.
+    let settings_open = i.message_count == 0 || !i.captured;
+    view! {
+        <Title text=format!("Mail · {} · {}", i.environment_name, i.project_name) />
+        <InboxHeader overview=overview info=i.clone() url=header_url q=q messages=messages live=live />
+        {banner}
+        <MailboxSettings info open=settings_open />
+        {panes}
     }
 }
 
@@ -323,14 +383,14 @@ fn InboxHeader(
             <div class="flex min-w-0 flex-wrap items-center gap-2.5">
                 <h1 class="text-xl font-semibold text-slate-900">{format!("{} inbox", info.environment_name)}</h1>
                 <StageBadge stage=info.stage />
-                <span class="text-sm tabular-nums text-slate-500" data-testid="message-count">
+                <span class="text-sm tabular-nums text-slate-500" style=shown(info.captured) data-testid="message-count">
                     {move || nonempty(count().unwrap_or_else(|| format!("{} messages", info.message_count)))}
                 </span>
-                <LiveIndicator state=live />
+                <span style=shown(info.captured)><LiveIndicator state=live /></span>
             </div>
-            <div class="flex flex-wrap items-center gap-2">
+            <div class="flex flex-wrap items-center gap-2" style=shown(info.captured)>
                 <form method="get" action=url.base.clone() on:submit=on_search class="flex items-center gap-1.5" role="search" data-testid="mail-search">
-                    <input node_ref=search_ref type="search" name="q" class=format!("{INPUT} w-64") placeholder="Search subject, addresses, text"
+                    <input node_ref=search_ref type="search" name="q" class=format!("{FIELD} w-72") placeholder="Search mail (subject, address, text)"
                         aria-label="Search this inbox" maxlength="500" prop:value=move || q.get() data-testid="mail-search-input" />
                 </form>
                 {info.can_manage.then(|| view! {
@@ -357,7 +417,7 @@ fn InboxHeader(
                 } else {
                     "rounded-md border border-slate-200 bg-white px-2.5 py-1 text-xs text-slate-600 hover:bg-slate-50"
                 };
-                view! { <a class=class href=format!("/projects/{slug}/mail/{}", e.environment_name) aria-current=current.then_some("page")>{e.environment_name.clone()}</a> }
+                view! { <a class=class href=format!("/projects/{slug}/mail/{}", e.environment_id) aria-current=current.then_some("page")>{e.environment_name.clone()}</a> }
             }).collect_view()}
         </div>
     }
@@ -378,7 +438,7 @@ fn MessageList(
     let (first, last) = (page.offset + 1, page.offset + page.items.len() as i64);
     let newer = (page.offset > 0).then(|| url.with(&query, (page.offset - PAGE_SIZE).max(0), None));
     let older = (last < page.total).then(|| url.with(&query, page.offset + PAGE_SIZE, None));
-    let range = if page.items.is_empty() { format!("{} total", page.total) } else { format!("{first}–{last} of {}", page.total) };
+    let range = if page.items.is_empty() { "Newest first".to_string() } else { format!("{first}–{last} of {}", page.total) };
     let empty = page.items.is_empty().then(|| empty_list(&info.get_untracked(), &query, page.total, &url));
     let pager = |href: Option<String>, label: &'static str, testid: &'static str| {
         let on = href.is_some();
@@ -443,7 +503,7 @@ fn MessageRow(m: MessageSummary, href: String, selected: Memo<Option<Uuid>>, now
            class=move || format!("block border-b border-l-4 border-b-slate-100 px-3 py-2 text-sm {}",
                if is_selected() { "border-l-indigo-500 bg-indigo-50" } else { "border-l-transparent hover:bg-slate-50" })>
             <div class="flex items-baseline justify-between gap-2">
-                <span class="truncate font-medium text-slate-900" data-testid="row-from">{clean(&m.from)}</span>
+                <span class="truncate font-medium text-slate-900" title=clean(&m.from) data-testid="row-from">{clean(&display_name(&m.from))}</span>
                 <span class="shrink-0 text-[11px] tabular-nums text-slate-500" title=fmt_time(&m.received_at)>{short_time(&m.received_at, now)}</span>
             </div>
             <div class="flex items-center gap-1.5">
@@ -457,10 +517,29 @@ fn MessageRow(m: MessageSummary, href: String, selected: Memo<Option<Uuid>>, now
                 </span>
             </div>
             <div class="flex items-baseline justify-between gap-2 text-[11px] text-slate-500">
-                <span class="truncate">{clean(&format!("to {}", m.to))}</span>
+                <span class="truncate" title=clean(&m.to)>{clean(&format!("to {}", display_name(&m.to)))}</span>
                 <span class="shrink-0 tabular-nums">{human_size(m.size as i64)}</span>
             </div>
         </a>
+    }
+}
+
+/// `Jane Doe <jane@example.com>` reads as `Jane Doe` in the list (the first of several
+/// addresses, with `+2` for the rest); a bare address stays as it is.
+fn display_name(addresses: &str) -> String {
+    let list: Vec<&str> = addresses.split(">,").map(str::trim).filter(|a| !a.is_empty()).collect();
+    let first = list.first().copied().unwrap_or(addresses);
+    let name = match first.split_once('<') {
+        Some((name, addr)) => {
+            let name = name.trim().trim_matches('"').trim();
+            if name.is_empty() { addr.trim_end_matches('>').trim().to_string() } else { name.to_string() }
+        }
+        None => first.to_string(),
+    };
+    if list.len() > 1 {
+        format!("{name} +{}", list.len() - 1)
+    } else {
+        name
     }
 }
 
@@ -470,5 +549,26 @@ pub fn PaperclipIcon() -> impl IntoView {
         <svg class="h-3.5 w-3.5" viewBox="0 0 20 20" fill="none" stroke="currentColor" stroke-width="1.6" aria-hidden="true">
             <path d="M15.5 9.5l-5.8 5.8a3.5 3.5 0 01-5-5l6.5-6.5a2.3 2.3 0 013.3 3.3l-6.4 6.4a1.2 1.2 0 01-1.7-1.7l5.6-5.6" stroke-linecap="round" stroke-linejoin="round" />
         </svg>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_shows_names_not_full_addresses() {
+        assert_eq!(display_name("Jane Doe <jane@example.com>"), "Jane Doe");
+        assert_eq!(display_name("\"Doe, Jane\" <jane@example.com>"), "Doe, Jane");
+        assert_eq!(display_name("<jane@example.com>"), "jane@example.com");
+        assert_eq!(display_name("jane@example.com"), "jane@example.com");
+        assert_eq!(display_name("A <a@x.test>, B <b@x.test>, c@x.test"), "A +2");
+    }
+
+    #[test]
+    fn inbox_urls_leave_out_what_is_empty() {
+        let u = InboxUrl { base: "/projects/p/mail/e".into() };
+        assert_eq!(u.with("", 0, None), "/projects/p/mail/e");
+        assert_eq!(u.with("a b", 50, None), "/projects/p/mail/e?q=a%20b&offset=50");
     }
 }

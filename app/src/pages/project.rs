@@ -25,7 +25,7 @@ pub fn ProjectPage() -> impl IntoView {
                             <h2 class="mb-2 text-sm font-semibold text-slate-700">"Environments"</h2>
                             <div class="mb-6 grid gap-3 md:grid-cols-3">
                                 {p.environments.into_iter().map(|e| {
-                                    let mail = format!("/projects/{slug}/mail/{}", e.name);
+                                    let mail = format!("/projects/{slug}/mail/{}", e.id);
                                     view! {
                                     <div id=format!("env-{}", e.name) class=format!("{CARD} p-4") data-testid="environment-card">
                                         <div class="flex items-center justify-between">

@@ -2,24 +2,15 @@
 //! its own URL with a strict CSP, never inlined), text, headers, envelope, attachments, and
 //! the actions (download the .eml, delete, release to a real address).
 use super::PaperclipIcon;
-use crate::api::mail::{get_message, DeleteMessage, ReleaseMessage};
-use crate::components::mail::clean;
-use crate::components::ui::{fmt_time, nonempty, ErrorPanel, Loading, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT};
+use crate::api::mail::{DeleteMessage, ReleaseMessage};
+use crate::components::mail::{clean, FIELD};
+use crate::components::ui::{fmt_time, nonempty, ErrorPanel, Loading, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD};
 use crate::models::{human_size, AppError, MailboxInfo, MessageDetail};
 use leptos::prelude::*;
 use uuid::Uuid;
 
 #[component]
-pub fn MessagePane(selected: Memo<Option<Uuid>>, info: RwSignal<MailboxInfo>, on_deleted: Callback<Uuid>) -> impl IntoView {
-    let message = Resource::new(
-        move || selected.get(),
-        |id| async move {
-            match id {
-                Some(id) => get_message(id).await.map(Some),
-                None => Ok(None),
-            }
-        },
-    );
+pub fn MessagePane(message: Resource<Result<Option<MessageDetail>, AppError>>, info: RwSignal<MailboxInfo>, on_deleted: Callback<Uuid>) -> impl IntoView {
     view! {
         <section class=format!("{CARD} min-w-0 self-start") aria-label="Message" data-testid="message-pane">
             <Transition fallback=|| view! { <div class="px-4"><Loading /></div> }>
@@ -268,7 +259,7 @@ fn ReleaseForm(id: Uuid, releasing: RwSignal<bool>, info: RwSignal<MailboxInfo>)
             <ActionForm action=release attr:class="flex flex-wrap items-center gap-2">
                 <input type="hidden" name="id" value=id.to_string() />
                 <label class="text-xs font-medium text-slate-600" for="release-to">"Send a copy, unchanged, to"</label>
-                <input id="release-to" name="to" type="email" required class=format!("{INPUT} w-64") placeholder="someone@example.com"
+                <input id="release-to" name="to" type="email" required class=format!("{FIELD} w-64") placeholder="someone@example.com"
                     autocomplete="email" data-testid="release-to" />
                 <button type="submit" class=BUTTON disabled=move || release.pending().get() data-testid="release-send">
                     {move || if release.pending().get() { "Sending…" } else { "Send" }}
