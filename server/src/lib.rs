@@ -69,7 +69,8 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
         batch_window_secs: cfg.build_batch_seconds.max(0),
         public_url: cfg.public_url.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_string(),
     };
-    let services = services::Services::new(state.db.clone(), hub.clone(), previews.clone(), settings);
+    let mut services = services::Services::new(state.db.clone(), hub.clone(), previews.clone(), settings);
+    services.mail_stats = mail.stats.clone();
     let mut tasks = mail.tasks;
     tasks.push(previews.start_reaper(shutdown_rx.clone()));
     if cfg.build_workers > 0 {

@@ -15,6 +15,8 @@ pub struct Services {
     pub settings: Arc<BuildSettings>,
     /// Client for proxying to previews (no redirects followed: they go back to the browser).
     pub http: reqwest::Client,
+    /// The mail catcher's counters (zero when it does not run).
+    pub mail_stats: Arc<crate::mail::MailStats>,
     touched: Arc<Mutex<HashMap<Uuid, Instant>>>,
     db: app::db::Db,
 }
@@ -22,7 +24,7 @@ pub struct Services {
 impl Services {
     pub fn new(db: app::db::Db, hub: Hub, previews: PreviewManager, settings: BuildSettings) -> Services {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().unwrap_or_default();
-        Services { hub, previews, settings: Arc::new(settings), http, touched: Arc::default(), db }
+        Services { hub, previews, settings: Arc::new(settings), http, mail_stats: Arc::default(), touched: Arc::default(), db }
     }
 
     /// Records that a preview was used (at most every 15 s per preview), for the idle timeout.

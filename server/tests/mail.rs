@@ -390,6 +390,9 @@ async fn pipelined_commands_are_answered_in_order() {
     assert!(c.reply().await.starts_with("250"));
     assert!(c.reply().await.starts_with("221"));
     assert_eq!(count(&app, staging).await, 1);
+    let metrics = app.client().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("odooops_smtp_messages_stored 1"), "{metrics}");
+    assert!(metrics.contains("odooops_smtp_sessions 1"), "{metrics}");
     app.stop().await;
 }
 

@@ -14,6 +14,7 @@ use app::state::{MailContext, MailRelay};
 use sha2::{Digest, Sha256};
 use smtp::{MailTarget, SmtpLimits};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -28,9 +29,30 @@ pub struct Delivery {
     pub message: NewMessage,
 }
 
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct MailStats {
+    pub sessions_open: AtomicI64,
+    pub sessions: AtomicU64,
+    /// Connections turned away because the session cap was reached.
+    pub sessions_refused: AtomicU64,
+    pub stored: AtomicU64,
+    pub relayed: AtomicU64,
+    /// Messages answered with a 4xx/5xx after DATA (size, bare LF, storage or relay failure).
+    pub rejected: AtomicU64,
+    pub auth_failures: AtomicU64,
+}
+
+impl MailStats {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// What every SMTP session shares.
 pub struct MailService {
     pub limits: SmtpLimits,
+    pub stats: Arc<MailStats>,
     pub tls: Option<TlsAcceptor>,
     pub relay: Option<Arc<relay::LettreRelay>>,
     pub store: store::Store,
@@ -70,6 +92,7 @@ fn same_secret(a: &str, b: &str) -> bool {
 /// The running catcher: where it listens and what the web side needs to know about it.
 pub struct Started {
     pub addr: Option<SocketAddr>,
+    pub stats: Arc<MailStats>,
     pub context: MailContext,
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -95,7 +118,7 @@ pub async fn start(cfg: &Config, db: Db, shutdown: watch::Receiver<bool>) -> Res
     };
     let relay_dyn: Option<Arc<dyn MailRelay>> = relay.clone().map(|r| r as Arc<dyn MailRelay>);
     if off {
-        return Ok(Started { addr: None, context: MailContext { settings, relay: relay_dyn }, tasks });
+        return Ok(Started { addr: None, stats: Arc::default(), context: MailContext { settings, relay: relay_dyn }, tasks });
     }
     let listener = tokio::net::TcpListener::bind(cfg.smtp_addr.trim())
         .await
@@ -109,7 +132,9 @@ pub async fn start(cfg: &Config, db: Db, shutdown: watch::Receiver<bool>) -> Res
     settings.smtp_port = addr.port();
     let (store, writer_tasks) = store::Store::start(db.clone(), 4, shutdown.clone());
     tasks.extend(writer_tasks);
+    let stats = Arc::new(MailStats::default());
     let svc = Arc::new(MailService {
+        stats: stats.clone(),
         limits: SmtpLimits { hostname, max_size: cfg.smtp_max_size.max(1024), timeout: Duration::from_secs(cfg.smtp_timeout_seconds.max(1)) },
         tls,
         relay,
@@ -118,7 +143,7 @@ pub async fn start(cfg: &Config, db: Db, shutdown: watch::Receiver<bool>) -> Res
     });
     tasks.push(tokio::spawn(accept_loop(listener, svc, cfg.smtp_max_sessions.max(1), shutdown)));
     tracing::info!(%addr, "mail catcher listening for SMTP");
-    Ok(Started { addr: Some(addr), context: MailContext { settings, relay: relay_dyn }, tasks })
+    Ok(Started { addr: Some(addr), stats, context: MailContext { settings, relay: relay_dyn }, tasks })
 }
 
 async fn accept_loop(listener: tokio::net::TcpListener, svc: Arc<MailService>, max_sessions: usize, mut shutdown: watch::Receiver<bool>) {
@@ -141,12 +166,16 @@ async fn accept_loop(listener: tokio::net::TcpListener, svc: Arc<MailService>, m
         match sessions.clone().try_acquire_owned() {
             Ok(permit) => {
                 let svc = svc.clone();
+                MailStats::bump(&svc.stats.sessions);
+                svc.stats.sessions_open.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(async move {
-                    smtp::serve_connection(svc, stream, peer).await;
+                    smtp::serve_connection(svc.clone(), stream, peer).await;
+                    svc.stats.sessions_open.fetch_sub(1, Ordering::Relaxed);
                     drop(permit);
                 });
             }
             Err(_) => {
+                MailStats::bump(&svc.stats.sessions_refused);
                 tokio::spawn(async move {
                     let _ = tokio::time::timeout(Duration::from_secs(5), async {
                         let _ = stream.write_all(b"421 4.3.2 Too many connections, try again later\r\n").await;

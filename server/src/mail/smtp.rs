@@ -5,7 +5,7 @@
 //! its mail goes: stored for development and staging, relayed (or refused) for production.
 //! Every malformed input gets a reply code and the session carries on, or ends with a 421
 //! when continuing makes no sense (timeout, too many errors).
-use super::{Delivery, MailService};
+use super::{Delivery, MailService, MailStats};
 use app::db::mail::NewMessage;
 use app::models::Stage;
 use base64::Engine;
@@ -227,7 +227,15 @@ impl Session {
                         r.get_mut().flush().await?;
                         out.clear();
                         match self.data(&mut r).await? {
-                            Some(reply) => out.extend_from_slice(reply.as_bytes()),
+                            Some(reply) => {
+                                let stats = &self.svc.stats;
+                                MailStats::bump(match (reply.starts_with("250"), reply.contains("relayed")) {
+                                    (true, true) => &stats.relayed,
+                                    (true, false) => &stats.stored,
+                                    _ => &stats.rejected,
+                                });
+                                out.extend_from_slice(reply.as_bytes());
+                            }
                             None => return Ok(Ended::Closed),
                         }
                         self.txn = Txn::default();
@@ -380,6 +388,7 @@ impl Session {
         match self.svc.login(&user, &pass).await {
             Ok(Some(target)) if target.stage == Stage::Production && self.svc.relay.is_none() => {
                 self.auth_failures += 1;
+                MailStats::bump(&self.svc.stats.auth_failures);
                 out.extend_from_slice(
                     b"535 5.7.1 Production mail is never captured: these are a production environment's credentials and no relay is configured\r\n",
                 );
@@ -390,6 +399,7 @@ impl Session {
             }
             Ok(None) => {
                 self.auth_failures += 1;
+                MailStats::bump(&self.svc.stats.auth_failures);
                 out.extend_from_slice(b"535 5.7.8 Authentication credentials invalid\r\n");
             }
             Err(e) => {
