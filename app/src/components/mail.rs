@@ -79,6 +79,95 @@ pub fn use_mail_events(env_id: Uuid, state: RwSignal<LiveState>, on_mail: impl F
     }
 }
 
+/// Data rendered on the server, then kept current in the browser without flashing.
+///
+/// `initial` is a resource for the first render (await it inside a `Suspense`). Afterwards,
+/// when `key` changes or [`Sticky::reload`] is called, the value is fetched in the
+/// background and swapped in when it arrives: no spinner replaces what is on screen, and an
+/// answer that arrives after a newer request was made is dropped. `scope` is what the
+/// resource itself is keyed on (a new scope loads through the resource again).
+pub struct Sticky<S: Send + Sync + 'static, T: Send + Sync + 'static> {
+    pub initial: Resource<T>,
+    scope: Signal<S>,
+    fresh: RwSignal<Option<(S, T)>>,
+    reload: Callback<()>,
+}
+
+impl<S: Send + Sync + 'static, T: Send + Sync + 'static> Clone for Sticky<S, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: Send + Sync + 'static, T: Send + Sync + 'static> Copy for Sticky<S, T> {}
+
+impl<S, T> Sticky<S, T>
+where
+    S: Clone + PartialEq + Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    /// The newest value for the current scope (tracked).
+    pub fn get(&self) -> Option<T> {
+        let scope = self.scope.get();
+        self.fresh.with(|f| f.as_ref().filter(|(s, _)| *s == scope).map(|(_, v)| v.clone())).or_else(|| self.initial.get())
+    }
+
+    pub fn get_untracked(&self) -> Option<T> {
+        untrack(|| self.get())
+    }
+
+    /// Fetches again for the current scope and key (browser only).
+    pub fn reload(&self) {
+        self.reload.run(());
+    }
+}
+
+pub fn sticky<S, K, T, Fut>(
+    scope: impl Fn() -> S + Clone + Send + Sync + 'static,
+    key: impl Fn() -> K + Clone + Send + Sync + 'static,
+    fetch: impl Fn(S, K) -> Fut + Clone + Send + Sync + 'static,
+) -> Sticky<S, T>
+where
+    S: Clone + PartialEq + Send + Sync + 'static,
+    K: Clone + PartialEq + Send + Sync + 'static,
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let initial = Resource::new(scope.clone(), {
+        let (key, fetch) = (key.clone(), fetch.clone());
+        move |s| fetch(s, untrack(&key))
+    });
+    let fresh = RwSignal::new(None::<(S, T)>);
+    let latest = StoredValue::new(0_u64);
+    let reload = Callback::new({
+        let (scope, key) = (scope.clone(), key.clone());
+        move |()| {
+            let (s, k) = (untrack(&scope), untrack(&key));
+            latest.update_value(|n| *n += 1);
+            let mine = latest.get_value();
+            let answer = fetch(s.clone(), k);
+            leptos::task::spawn_local(async move {
+                let value = answer.await;
+                if latest.try_get_value() == Some(mine) {
+                    fresh.try_set(Some((s, value)));
+                }
+            });
+        }
+    });
+    // Effects run in the browser only: the first run notes the key the page was rendered with.
+    Effect::new({
+        let (scope, key) = (scope.clone(), key);
+        move |prev: Option<(S, K)>| {
+            let now = (scope(), key());
+            if prev.is_some_and(|(s, k)| s == now.0 && k != now.1) {
+                reload.run(());
+            }
+            now
+        }
+    });
+    Sticky { initial, scope: Signal::derive(scope), fresh, reload }
+}
+
 /// A dot and a word: live, connecting, reconnecting or off. One fixed element.
 #[component]
 pub fn LiveIndicator(state: RwSignal<LiveState>) -> impl IntoView {
@@ -252,7 +341,7 @@ fn PasswordField(info: RwSignal<MailboxInfo>, reveal: RwSignal<bool>, password: 
     Effect::new(move |_| {
         if let Some(Ok(())) = rotate.value().get() {
             confirming.set(false);
-            reload();
+            untrack(&reload);
         }
     });
     let shown = |on: bool| if on { "" } else { "display:none" };
@@ -329,7 +418,7 @@ fn Retention(info: RwSignal<MailboxInfo>, reload: impl Fn() + Clone + Send + Syn
     let save = ServerAction::<SetMailRetention>::new();
     Effect::new(move |_| {
         if let Some(Ok(())) = save.value().get() {
-            reload();
+            untrack(&reload);
         }
     });
     let outcome = move || match save.value().get() {

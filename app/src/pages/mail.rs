@@ -5,7 +5,7 @@ mod message;
 
 use crate::api::mail::{get_mail_overview, get_message, get_mailbox, get_messages, ClearInbox, PAGE_SIZE};
 use crate::components::builds::age;
-use crate::components::mail::{clean, short_time, use_mail_events, LiveIndicator, LiveState, MailboxSettings, FIELD};
+use crate::components::mail::{clean, short_time, sticky, use_mail_events, LiveIndicator, LiveState, MailboxSettings, Sticky, FIELD};
 use crate::components::ui::{fmt_time, nonempty, urlencode, EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, BUTTON_DANGER, BUTTON_SECONDARY, CARD};
 use crate::models::{human_size, AppError, InboxSummary, MailOverview, MailboxInfo, MessageDetail, MessagePage, MessageSummary, Stage};
 use leptos::html::{Div, Input};
@@ -121,8 +121,8 @@ struct InboxData {
     q: Memo<String>,
     offset: Memo<i64>,
     selected: Memo<Option<Uuid>>,
-    messages: Resource<Result<MessagePage, AppError>>,
-    message: Resource<Result<Option<MessageDetail>, AppError>>,
+    messages: Sticky<Option<Uuid>, Result<MessagePage, AppError>>,
+    message: Sticky<(), Result<Option<MessageDetail>, AppError>>,
 }
 
 #[component]
@@ -146,18 +146,21 @@ pub fn InboxPage() -> impl IntoView {
             }
         },
     );
-    let messages = Resource::new(
-        move || (env_id.get(), q.get(), offset.get()),
-        |(id, q, offset)| async move {
+    // Server-rendered, then kept current in place (live updates, search, paging, selection).
+    let messages = sticky(
+        move || env_id.get(),
+        move || (q.get(), offset.get()),
+        |id, (q, offset)| async move {
             match id {
                 Some(id) => get_messages(id, q, offset).await,
                 None => Ok(MessagePage { items: Vec::new(), total: 0, offset: 0, limit: PAGE_SIZE }),
             }
         },
     );
-    let message = Resource::new(
+    let message = sticky(
+        || (),
         move || selected.get(),
-        |id| async move {
+        |(), id| async move {
             match id {
                 Some(id) => get_message(id).await.map(Some),
                 None => Ok(None),
@@ -202,7 +205,7 @@ fn Inbox(overview: MailOverview, info: MailboxInfo, data: InboxData) -> impl Int
     let live = RwSignal::new(LiveState::Connecting);
     // Production mail is never stored: nothing to follow.
     if info.captured {
-        use_mail_events(env_id, live, move || messages.refetch());
+        use_mail_events(env_id, live, move || messages.reload());
     }
 
     let navigate = use_navigate();
@@ -263,7 +266,7 @@ fn Inbox(overview: MailOverview, info: MailboxInfo, data: InboxData) -> impl Int
                 page.items.get(i + 1).or_else(|| i.checked_sub(1).and_then(|j| page.items.get(j))).map(|m| m.id)
             });
             go(url.with(&q.get_untracked(), offset.get_untracked(), next), true);
-            messages.refetch();
+            messages.reload();
         })
     };
 
@@ -283,20 +286,22 @@ fn Inbox(overview: MailOverview, info: MailboxInfo, data: InboxData) -> impl Int
     let panes = i.captured.then(|| view! {
         <div class="grid gap-4 lg:grid-cols-[minmax(0,2fr)_minmax(0,3fr)]">
             <section class=format!("{CARD} flex min-w-0 flex-col self-start overflow-hidden") aria-label="Messages">
-                <Transition fallback=|| view! { <div class="px-4"><Loading /></div> }>
+                <Suspense fallback=|| view! { <div class="px-4"><Loading /></div> }>
                     {
                         let url = url.clone();
                         move || {
                             let (url, on_key) = (url.clone(), on_list_key.clone());
                             Suspend::new(async move {
-                                match messages.await {
-                                    Ok(page) => view! { <MessageList page info url q selected list_ref on_key /> }.into_any(),
-                                    Err(e) => view! { <div class="p-3"><ErrorPanel error=e /></div> }.into_any(),
+                                let _ = messages.initial.await;
+                                move || match messages.get() {
+                                    Some(Ok(page)) => view! { <MessageList page info url=url.clone() q selected list_ref on_key=on_key.clone() /> }.into_any(),
+                                    Some(Err(e)) => view! { <div class="p-3"><ErrorPanel error=e /></div> }.into_any(),
+                                    None => view! { <div class="px-4"><Loading /></div> }.into_any(),
                                 }
                             })
                         }
                     }
-                </Transition>
+                </Suspense>
             </section>
             <MessagePane message info on_deleted=after_delete />
         </div>
@@ -340,7 +345,7 @@ fn InboxHeader(
     info: MailboxInfo,
     url: InboxUrl,
     q: Memo<String>,
-    messages: Resource<Result<MessagePage, AppError>>,
+    messages: Sticky<Option<Uuid>, Result<MessagePage, AppError>>,
     live: RwSignal<LiveState>,
 ) -> impl IntoView {
     let navigate = use_navigate();
@@ -357,9 +362,12 @@ fn InboxHeader(
     let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(_)) = clear.value().get() {
-            confirming.set(false);
-            navigate(&cleared_url.with("", 0, None), NavigateOptions { replace: true, scroll: false, ..Default::default() });
-            messages.refetch();
+            // Untracked: navigating reads the router's signals, which would re-run this.
+            untrack(|| {
+                confirming.set(false);
+                navigate(&cleared_url.with("", 0, None), NavigateOptions { replace: true, scroll: false, ..Default::default() });
+                messages.reload();
+            });
         }
     });
     let shown = |on: bool| if on { "" } else { "display:none" };

@@ -3,19 +3,20 @@
 //! the actions (download the .eml, delete, release to a real address).
 use super::PaperclipIcon;
 use crate::api::mail::{DeleteMessage, ReleaseMessage};
-use crate::components::mail::{clean, FIELD};
+use crate::components::mail::{clean, Sticky, FIELD};
 use crate::components::ui::{fmt_time, nonempty, ErrorPanel, Loading, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD};
 use crate::models::{human_size, AppError, MailboxInfo, MessageDetail};
 use leptos::prelude::*;
 use uuid::Uuid;
 
 #[component]
-pub fn MessagePane(message: Resource<Result<Option<MessageDetail>, AppError>>, info: RwSignal<MailboxInfo>, on_deleted: Callback<Uuid>) -> impl IntoView {
+pub fn MessagePane(message: Sticky<(), Result<Option<MessageDetail>, AppError>>, info: RwSignal<MailboxInfo>, on_deleted: Callback<Uuid>) -> impl IntoView {
     view! {
         <section class=format!("{CARD} min-w-0 self-start") aria-label="Message" data-testid="message-pane">
-            <Transition fallback=|| view! { <div class="px-4"><Loading /></div> }>
+            <Suspense fallback=|| view! { <div class="px-4"><Loading /></div> }>
                 {move || Suspend::new(async move {
-                    match message.await {
+                    let _ = message.initial.await;
+                    move || match message.get().unwrap_or(Ok(None)) {
                         Ok(Some(d)) => view! { <MessageView d info on_deleted /> }.into_any(),
                         Ok(None) => view! {
                             <div class="px-6 py-16 text-center text-sm text-slate-500" data-testid="no-message-selected">
@@ -32,7 +33,7 @@ pub fn MessagePane(message: Resource<Result<Option<MessageDetail>, AppError>>, i
                         Err(e) => view! { <div class="p-3"><ErrorPanel error=e /></div> }.into_any(),
                     }
                 })}
-            </Transition>
+            </Suspense>
         </section>
     }
 }
@@ -85,7 +86,8 @@ fn MessageView(d: MessageDetail, info: RwSignal<MailboxInfo>, on_deleted: Callba
     let delete = ServerAction::<DeleteMessage>::new();
     Effect::new(move |_| {
         if let Some(Ok(())) = delete.value().get() {
-            on_deleted.run(id);
+            // Untracked: the callback navigates, and the router's signals must not re-run this.
+            untrack(|| on_deleted.run(id));
         }
     });
     let releasing = RwSignal::new(false);
