@@ -154,6 +154,20 @@ where
             });
         }
     });
+    // Once the first value is in, keep a copy beside the resource (silently: what is on
+    // screen already shows it), so event handlers can read it without touching the resource
+    // outside a <Suspense/>.
+    Effect::new({
+        let scope = scope.clone();
+        move |_| {
+            if let Some(value) = initial.get() {
+                let s = untrack(&scope);
+                if fresh.with_untracked(|f| f.as_ref().is_none_or(|(fs, _)| *fs != s)) {
+                    fresh.update_untracked(|f| *f = Some((s, value)));
+                }
+            }
+        }
+    });
     // Effects run in the browser only: the first run notes the key the page was rendered with.
     Effect::new({
         let (scope, key) = (scope.clone(), key);

@@ -392,7 +392,9 @@ fn InboxHeader(
                 <h1 class="text-xl font-semibold text-slate-900">{format!("{} inbox", info.environment_name)}</h1>
                 <StageBadge stage=info.stage />
                 <span class="text-sm tabular-nums text-slate-500" style=shown(info.captured) data-testid="message-count">
-                    {move || nonempty(count().unwrap_or_else(|| format!("{} messages", info.message_count)))}
+                    <Suspense fallback=move || format!("{} messages", info.message_count)>
+                        {move || nonempty(count().unwrap_or_else(|| format!("{} messages", info.message_count)))}
+                    </Suspense>
                 </span>
                 <span style=shown(info.captured)><LiveIndicator state=live /></span>
             </div>
@@ -405,7 +407,7 @@ fn InboxHeader(
                     <button type="button" class=BUTTON_DANGER style=move || shown(!confirming.get()) data-testid="clear-inbox"
                         on:click=move |_| confirming.set(true)>"Clear inbox"</button>
                     <span class="inline-flex items-center gap-1.5 text-xs" style=move || shown(confirming.get()) data-testid="clear-confirm">
-                        <span class="text-slate-700">"Delete every message in this inbox?"</span>
+                        <span class="text-slate-700">"Delete every message?"</span>
                         <button type="button" class="rounded bg-rose-600 px-2 py-1 font-medium text-white hover:bg-rose-500 disabled:opacity-50"
                             data-testid="confirm-clear" disabled=move || clear.pending().get()
                             on:click=move |_| { clear.dispatch(ClearInbox { env_id }); }>"Delete all"</button>
@@ -508,7 +510,7 @@ fn MessageRow(m: MessageSummary, href: String, selected: Memo<Option<Uuid>>, now
     view! {
         <a href=href data-noscroll="" data-testid="message-row" data-id=id.to_string() data-selected=move || is_selected().to_string()
            aria-current=move || is_selected().then_some("true")
-           class=move || format!("block border-b border-l-4 border-b-slate-100 px-3 py-2 text-sm {}",
+           class=move || format!("block border-b border-l-4 border-b-slate-100 px-3 py-1.5 text-sm {}",
                if is_selected() { "border-l-indigo-500 bg-indigo-50" } else { "border-l-transparent hover:bg-slate-50" })>
             <div class="flex items-baseline justify-between gap-2">
                 <span class="truncate font-medium text-slate-900" title=clean(&m.from) data-testid="row-from">{clean(&display_name(&m.from))}</span>

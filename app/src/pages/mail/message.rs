@@ -152,8 +152,10 @@ fn MessageView(d: MessageDetail, info: RwSignal<MailboxInfo>, on_deleted: Callba
                         <button type="button" class="rounded border border-amber-300 bg-white px-2 py-0.5 font-medium hover:bg-amber-100"
                             data-testid="load-remote" on:click=move |_| remote.set(true)>"Load remote images"</button>
                     </div>
-                    <iframe sandbox="" src=html_src referrerpolicy="no-referrer" title="Message HTML (sandboxed)"
-                        class="block h-[62vh] w-full border-0 bg-white" data-testid="html-frame"></iframe>
+                    <div class="px-3 pb-1 pt-2">
+                        <iframe sandbox="" src=html_src referrerpolicy="no-referrer" title="Message HTML (sandboxed)"
+                            class="block h-[60vh] w-full border-0 bg-white" data-testid="html-frame"></iframe>
+                    </div>
                 }.into_any()
             } else {
                 view! { <p class="p-4 text-sm text-slate-500">"This message has no HTML part."</p> }.into_any()
@@ -165,6 +167,7 @@ fn MessageView(d: MessageDetail, info: RwSignal<MailboxInfo>, on_deleted: Callba
             </div>
         </div>
         <div role="tabpanel" data-testid="panel-headers" style=move || shown(tab.get() == Tab::Headers)>
+            <p class="p-4 text-sm text-slate-500" style=shown(d.headers.is_empty())>"No headers could be read from this message."</p>
             <table class="w-full text-xs" data-testid="headers-table">
                 <tbody class="divide-y divide-slate-100">
                     {d.headers.iter().map(|(name, value)| view! {
