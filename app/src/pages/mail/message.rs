@@ -1,7 +1,7 @@
 //! The message view: who sent what to whom, the HTML body in a sandboxed iframe (served by
 //! its own URL with a strict CSP, never inlined), text, headers, envelope, attachments, and
 //! the actions (download the .eml, delete, release to a real address).
-use super::PaperclipIcon;
+use super::list::PaperclipIcon;
 use crate::api::mail::{DeleteMessage, ReleaseMessage};
 use crate::components::mail::{clean, Sticky, FIELD};
 use crate::components::ui::{fmt_time, nonempty, ErrorPanel, Loading, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD};
