@@ -70,7 +70,7 @@ fn InboxCard(i: InboxSummary, slug: String, now: chrono::DateTime<chrono::Utc>) 
                     <p class="mt-3 text-2xl font-semibold tabular-nums text-slate-900" data-testid="inbox-count">{i.messages.to_string()}</p>
                     <p class="text-xs text-slate-500">{if i.messages == 1 { "message" } else { "messages" }}</p>
                     <p class="mt-2 text-xs text-slate-500">{last}</p>
-                    <a href=href class=format!("{BUTTON_SECONDARY} mt-auto self-start") style="margin-top:0.75rem" data-testid="open-inbox">"Open inbox"</a>
+                    <div class="mt-auto pt-3"><a href=href class=BUTTON_SECONDARY data-testid="open-inbox">"Open inbox"</a></div>
                 }.into_any()
             }}
         </div>
