@@ -55,7 +55,14 @@ async fn serve(cfg: &odooops::config::Config, args: ServeArgs) -> Result<()> {
         }
         let console = odooops::build(cfg, &database).await?;
         tracing::info!(addr = %console.addr, "OdooOps Console listening on http://{}", console.addr);
-        let served = startup::serve(console.listener, console.router, startup::shutdown_signal()).await;
+        // Services stop first: live streams end with them, so open browser tabs do not hold
+        // up the HTTP server's drain.
+        let stop = console.shutdown.clone();
+        let signal = async move {
+            startup::shutdown_signal().await;
+            let _ = stop.send(true);
+        };
+        let served = startup::serve(console.listener, console.router, signal).await;
         odooops::Console::stop_services(&console.shutdown, console.tasks).await;
         served
     }

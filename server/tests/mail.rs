@@ -578,6 +578,13 @@ async fn new_mail_is_announced_live_to_the_inbox() {
         let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("a mail event").unwrap().unwrap();
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
+    // On shutdown the stream ends, so an open inbox tab does not hold up the HTTP drain.
+    app.signal_shutdown();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the event stream ends when the console stops");
     app.stop().await;
 }
 

@@ -60,6 +60,7 @@ pub enum Notice {
 #[derive(Clone)]
 pub struct Hub {
     tx: broadcast::Sender<Notice>,
+    stop: watch::Receiver<bool>,
 }
 
 impl Hub {
@@ -68,7 +69,7 @@ impl Hub {
         let (tx, _) = broadcast::channel(4096);
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen_all([LOG_CHANNEL, BUILD_CHANNEL, MAIL_CHANNEL]).await?;
-        let hub = Hub { tx: tx.clone() };
+        let hub = Hub { tx: tx.clone(), stop: shutdown.clone() };
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -97,6 +98,13 @@ impl Hub {
             }
         });
         Ok(hub)
+    }
+
+    /// Resolves when the console shuts down: live streams end then, so the HTTP server can
+    /// drain its connections instead of waiting for browsers to hang up.
+    pub async fn stopping(&self) {
+        let mut stop = self.stop.clone();
+        let _ = stop.wait_for(|s| *s).await;
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Notice> {

@@ -81,7 +81,7 @@ pub async fn log_tail(State(s): State<HttpState>, Query(p): Query<TailParams>, h
     };
     let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(256);
     let notices = s.services.hub.subscribe();
-    tokio::spawn(pump_lines(session, filter, start, tx, notices));
+    tokio::spawn(pump_lines(session, filter, start, tx, notices, s.services.hub.clone()));
     Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
 }
 
@@ -106,6 +106,7 @@ async fn pump_lines(
     mut cursor: Cursor,
     tx: mpsc::Sender<Result<Event, Infallible>>,
     mut notices: tokio::sync::broadcast::Receiver<Notice>,
+    hub: super::hub::Hub,
 ) {
     let tenant = session.claims.tenant_id;
     let mut checked = Instant::now();
@@ -155,6 +156,7 @@ async fn pump_lines(
         };
         tokio::select! {
             _ = tx.closed() => return,
+            _ = hub.stopping() => return,
             _ = wait => {}
             _ = tokio::time::sleep(POLL) => {}
         }
@@ -183,11 +185,13 @@ pub async fn build_events(State(s): State<HttpState>, Query(p): Query<BuildEvent
     let tenant = session.claims.tenant_id;
     let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(16);
     let mut notices = s.services.hub.subscribe();
+    let hub = s.services.hub.clone();
     tokio::spawn(async move {
         let _ = tx.send(Ok(Event::default().event("ready").data("ok"))).await;
         loop {
             let changed = tokio::select! {
                 _ = tx.closed() => return,
+                _ = hub.stopping() => return,
                 n = notices.recv() => match n {
                     Ok(Notice::Build(b)) => b.tenant_id == tenant && b.project_id == p.project,
                     Ok(Notice::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,

@@ -156,11 +156,13 @@ pub async fn events(State(s): State<HttpState>, Query(p): Query<EventParams>, he
     let tenant = session.claims.tenant_id;
     let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(16);
     let mut notices = s.services.hub.subscribe();
+    let hub = s.services.hub.clone();
     tokio::spawn(async move {
         let _ = tx.send(Ok(Event::default().event("ready").data("ok"))).await;
         loop {
             let changed = tokio::select! {
                 _ = tx.closed() => return,
+                _ = hub.stopping() => return,
                 n = notices.recv() => match n {
                     Ok(Notice::Mail(m)) => m.tenant_id == tenant && m.environment_id == p.env,
                     Ok(Notice::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,

@@ -158,6 +158,11 @@ impl TestApp {
         (client, id, email)
     }
 
+    /// Tells the background services to stop (as a SIGTERM does), without waiting.
+    pub fn signal_shutdown(&self) {
+        let _ = self.services_shutdown.send(true);
+    }
+
     /// The request-side database handle (the non-owner role, under RLS).
     pub fn services_db(&self) -> app::db::Db {
         app::db::Db::new(self.app_pool.clone())
