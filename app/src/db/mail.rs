@@ -239,7 +239,8 @@ pub async fn insert_batch(conn: &mut PgConnection, batch: &[&NewMessage]) -> Res
     );
     qb.push_values(batch, |mut b, m| {
         let p = &m.parsed;
-        b.push("ops.current_tenant_id()")
+        // A sub-select is evaluated once per statement; the bare call once per row.
+        b.push("(select ops.current_tenant_id())")
             .push_bind(m.environment_id)
             .push_bind(&m.envelope_from)
             .push_bind(&m.envelope_to)

@@ -171,10 +171,16 @@ pub async fn events(State(s): State<HttpState>, Query(p): Query<EventParams>, he
                 },
             };
             if changed {
-                // Coalesce a burst into one refresh.
-                tokio::time::sleep(Duration::from_millis(150)).await;
-                while notices.try_recv().is_ok() {}
+                // The first mail is announced at once; a burst behind it becomes one more event.
                 if tx.send(Ok(Event::default().event("mail").data("new"))).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                let mut more = false;
+                while let Ok(n) = notices.try_recv() {
+                    more |= matches!(n, Notice::Mail(m) if m.tenant_id == tenant && m.environment_id == p.env);
+                }
+                if more && tx.send(Ok(Event::default().event("mail").data("new"))).await.is_err() {
                     return;
                 }
             }
