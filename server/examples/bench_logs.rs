@@ -29,18 +29,20 @@ use app::models::{LogLevel, LogLine, Role};
 use odooops::logs::sink::{ingest, LogSink, BATCH_LINES};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
+#[path = "support/bench.rs"]
+mod bench;
+use bench::{config, env_num, fmt_int, loadavg, machine, pct, with_db, write_md, Cluster, Machine};
+
 const PASSWORD: &str = "bench-password-123";
 const INGEST_TARGET: f64 = 50_000.0;
 const P99_TARGET_MS: f64 = 250.0;
-const MD_BEGIN: &str = "<!-- bench_logs:begin -->";
-const MD_END: &str = "<!-- bench_logs:end -->";
 
 struct Opts {
     lines: usize,
@@ -54,9 +56,6 @@ struct Opts {
     md: Option<PathBuf>,
 }
 
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
-}
 
 impl Opts {
     fn parse() -> Result<Opts> {
@@ -90,58 +89,9 @@ impl Opts {
 // ---------------------------------------------------------------------------------------
 // The cluster: DATABASE_URL, or a throwaway one from .ci/pg-throwaway.
 
-struct Cluster {
-    url: String,
-    throwaway: Option<PathBuf>,
-}
 
-impl Cluster {
-    fn start() -> Result<Cluster> {
-        if let Ok(url) = std::env::var("DATABASE_URL") {
-            return Ok(Cluster { url, throwaway: None });
-        }
-        let dir = std::env::temp_dir().join(format!("odooops-bench-pg-{}", std::process::id()));
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/pg-throwaway");
-        eprintln!("starting a throwaway PostgreSQL in {} …", dir.display());
-        let out = std::process::Command::new("bash").arg(&script).arg("start").arg(&dir).output().context("running .ci/pg-throwaway")?;
-        ensure!(out.status.success(), "pg-throwaway start failed: {}", String::from_utf8_lossy(&out.stderr));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let url = stdout
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("export TEST_DATABASE_URL="))
-            .context("pg-throwaway printed no TEST_DATABASE_URL")?
-            .to_string();
-        Ok(Cluster { url, throwaway: Some(dir) })
-    }
 
-    fn stop(&self) {
-        if let Some(dir) = &self.throwaway {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/pg-throwaway");
-            let _ = std::process::Command::new("bash").arg(&script).arg("stop").arg(dir).status();
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
 
-fn with_db(url: &str, db: &str) -> String {
-    let (base, rest) = url.rsplit_once('/').expect("a database URL has a path");
-    match rest.split_once('?') {
-        Some((_, q)) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
-    }
-}
-
-fn config(db_url: &str) -> odooops::config::Config {
-    use clap::Parser;
-    let mut cli = odooops::config::Cli::parse_from(["odooops"]);
-    cli.config.database_url = Some(app::auth::Secret::new(db_url));
-    cli.config.app_database_url = None;
-    cli.config.addr = "127.0.0.1:0".into();
-    cli.config.data_dir = std::env::temp_dir().join(format!("odooops-bench-{}", Uuid::new_v4().simple()));
-    // No build runner: nothing else writes or listens while we measure.
-    cli.config.build_workers = 0;
-    cli.config
-}
 
 // ---------------------------------------------------------------------------------------
 // Realistic log lines: 80-120 bytes, Odoo/pip/test vocabulary plus a long tail of rarer
@@ -539,70 +489,12 @@ async fn run_tail_bench(cfg: &odooops::config::Config, database: &odooops::db::D
     })
 }
 
-fn pct(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1e6
-}
 
 // ---------------------------------------------------------------------------------------
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
-}
 
-struct Machine {
-    load_before: String,
-    cpus: usize,
-    cpu_model: String,
-    mem_gib: f64,
-    pg_version: String,
-    settings: Vec<(String, String)>,
-    superuser: bool,
-}
 
-async fn machine(owner: &PgPool) -> Result<Machine> {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu_model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()))
-        .unwrap_or_else(|| "unknown CPU".into());
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_kib: f64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:").and_then(|r| r.trim().trim_end_matches("kB").trim().parse().ok()))
-        .unwrap_or(0.0);
-    let pg_version: String = sqlx::query_scalar("select version()").fetch_one(owner).await?;
-    let mut settings = Vec::new();
-    for name in ["shared_buffers", "fsync", "synchronous_commit", "wal_level", "max_wal_size", "gin_pending_list_limit", "work_mem"] {
-        let row = sqlx::query("select current_setting($1)").bind(name).fetch_one(owner).await?;
-        settings.push((name.to_string(), row.get::<String, _>(0)));
-    }
-    let superuser: bool = sqlx::query_scalar("select rolsuper from pg_roles where rolname = current_user").fetch_one(owner).await?;
-    Ok(Machine {
-        load_before: loadavg(),
-        cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        cpu_model,
-        mem_gib: mem_kib / 1024.0 / 1024.0,
-        pg_version,
-        settings,
-        superuser,
-    })
-}
 
-fn fmt_int(n: f64) -> String {
-    let s = format!("{:.0}", n);
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 fn report(opts: &Opts, m: &Machine, ingest: &[IngestResult], tail: &TailBench, table_mb: &[(String, f64)]) -> String {
     let mut s = String::new();
@@ -682,20 +574,6 @@ fn report(opts: &Opts, m: &Machine, ingest: &[IngestResult], tail: &TailBench, t
     s
 }
 
-fn write_md(path: &Path, section: &str) -> Result<()> {
-    let block = format!("{MD_BEGIN}\n{section}{MD_END}\n");
-    let text = match std::fs::read_to_string(path) {
-        Ok(old) => match (old.find(MD_BEGIN), old.find(MD_END)) {
-            (Some(a), Some(b)) if b > a => {
-                let tail = &old[b + MD_END.len()..];
-                format!("{}{}{}", &old[..a], block, tail.strip_prefix('\n').unwrap_or(tail))
-            }
-            _ => format!("{old}\n## Log pipeline (latest run)\n\n{block}"),
-        },
-        Err(_) => format!("# Benchmarks\n\n## Log pipeline (latest run)\n\n{block}"),
-    };
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
-}
 
 // ---------------------------------------------------------------------------------------
 
@@ -706,13 +584,7 @@ async fn main() -> Result<()> {
     let cluster = Cluster::start()?;
     let db_name = format!("bench_{}", Uuid::new_v4().simple());
     let result = run(&opts, &cluster, &db_name).await;
-    if cluster.throwaway.is_none() {
-        // Our database in someone else's cluster: drop it.
-        if let Ok(pool) = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&cluster.url).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists \"{db_name}\" with (force)"))).execute(&pool).await;
-        }
-    }
-    cluster.stop();
+    cluster.finish(&db_name).await;
     result
 }
 
@@ -725,7 +597,7 @@ async fn run(opts: &Opts, cluster: &Cluster, db_name: &str) -> Result<()> {
     if let Some(sql) = &opts.setup_sql {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(&owner).await.context("BENCH_SETUP_SQL")?;
     }
-    let m = machine(&owner).await?;
+    let m = machine(&owner, &["shared_buffers", "fsync", "synchronous_commit", "wal_level", "max_wal_size", "gin_pending_list_limit", "work_mem"]).await?;
     println!("== OdooOps log pipeline benchmark ==");
     println!("machine     {} CPUs, {}, {:.0} GiB RAM, load average {}", m.cpus, m.cpu_model, m.mem_gib, m.load_before);
     println!("postgresql  {}", m.pg_version);
@@ -895,7 +767,7 @@ async fn run(opts: &Opts, cluster: &Cluster, db_name: &str) -> Result<()> {
     let section = report(opts, &m, &results, &tail, &sizes);
     println!("\n{section}");
     if let Some(path) = &opts.md {
-        write_md(path, &section)?;
+        write_md(path, "bench_logs", "Log pipeline (latest run)", &section)?;
         eprintln!("wrote {}", path.display());
     }
     database.close().await?;

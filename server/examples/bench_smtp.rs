@@ -45,10 +45,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use uuid::Uuid;
 
+#[path = "support/bench.rs"]
+mod bench;
+use bench::{config, env_num, fmt_int, loadavg, machine, pct, with_db, write_md, Cluster, Machine};
+
 const PASSWORD: &str = "bench-password-123";
 const RATE_TARGET: f64 = 1_000.0;
-const MD_BEGIN: &str = "<!-- bench_smtp:begin -->";
-const MD_END: &str = "<!-- bench_smtp:end -->";
 const BOUNDARY: &str = "=_bench_7f3a9c_alt";
 
 struct Opts {
@@ -64,9 +66,6 @@ struct Opts {
     md: Option<PathBuf>,
 }
 
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
-}
 
 impl Opts {
     fn parse() -> Result<Opts> {
@@ -112,61 +111,10 @@ impl Opts {
 // ---------------------------------------------------------------------------------------
 // The cluster and the console's configuration (as in bench_logs).
 
-struct Cluster {
-    url: String,
-    throwaway: Option<PathBuf>,
-}
 
-fn pg_throwaway() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/pg-throwaway")
-}
 
-impl Cluster {
-    fn start() -> Result<Cluster> {
-        if let Ok(url) = std::env::var("DATABASE_URL") {
-            return Ok(Cluster { url, throwaway: None });
-        }
-        let dir = std::env::temp_dir().join(format!("odooops-bench-pg-{}", std::process::id()));
-        eprintln!("starting a throwaway PostgreSQL in {} …", dir.display());
-        let out = std::process::Command::new("bash").arg(pg_throwaway()).arg("start").arg(&dir).output().context("running .ci/pg-throwaway")?;
-        ensure!(out.status.success(), "pg-throwaway start failed: {}", String::from_utf8_lossy(&out.stderr));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let url = stdout
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("export TEST_DATABASE_URL="))
-            .context("pg-throwaway printed no TEST_DATABASE_URL")?
-            .to_string();
-        Ok(Cluster { url, throwaway: Some(dir) })
-    }
 
-    fn stop(&self) {
-        if let Some(dir) = &self.throwaway {
-            let _ = std::process::Command::new("bash").arg(pg_throwaway()).arg("stop").arg(dir).status();
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
 
-fn with_db(url: &str, db: &str) -> String {
-    let (base, rest) = url.rsplit_once('/').expect("a database URL has a path");
-    match rest.split_once('?') {
-        Some((_, q)) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
-    }
-}
-
-fn config(db_url: &str) -> odooops::config::Config {
-    use clap::Parser;
-    let mut cli = odooops::config::Cli::parse_from(["odooops"]);
-    cli.config.database_url = Some(app::auth::Secret::new(db_url));
-    cli.config.app_database_url = None;
-    cli.config.addr = "127.0.0.1:0".into();
-    cli.config.smtp_addr = "127.0.0.1:0".into();
-    cli.config.data_dir = std::env::temp_dir().join(format!("odooops-bench-{}", Uuid::new_v4().simple()));
-    // No build runner: nothing else writes or listens while we measure.
-    cli.config.build_workers = 0;
-    cli.config
-}
 
 // ---------------------------------------------------------------------------------------
 // Messages: an order confirmation as an ERP sends it: multipart/alternative, text and HTML
@@ -766,68 +714,10 @@ async fn run_e2e(base: &str, creds: &Creds, env: Uuid, email: &str, bodies: &[Bo
 
 // ---------------------------------------------------------------------------------------
 
-fn pct(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1e6
-}
 
-fn fmt_int(n: f64) -> String {
-    let s = format!("{n:.0}");
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && c != '-' && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
-}
 
-struct Machine {
-    load_before: String,
-    cpus: usize,
-    cpu_model: String,
-    mem_gib: f64,
-    pg_version: String,
-    settings: Vec<(String, String)>,
-    superuser: bool,
-}
 
-async fn machine(owner: &PgPool) -> Result<Machine> {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu_model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()))
-        .unwrap_or_else(|| "unknown CPU".into());
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_kib: f64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:").and_then(|r| r.trim().trim_end_matches("kB").trim().parse().ok()))
-        .unwrap_or(0.0);
-    let pg_version: String = sqlx::query_scalar("select version()").fetch_one(owner).await?;
-    let mut settings = Vec::new();
-    for name in ["fsync", "synchronous_commit", "full_page_writes", "wal_level", "shared_buffers"] {
-        let v: String = sqlx::query_scalar("select current_setting($1)").bind(name).fetch_one(owner).await?;
-        settings.push((name.to_string(), v));
-    }
-    let superuser: bool = sqlx::query_scalar("select rolsuper from pg_roles where rolname = current_user").fetch_one(owner).await?;
-    Ok(Machine {
-        load_before: loadavg(),
-        cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        cpu_model,
-        mem_gib: mem_kib / 1024.0 / 1024.0,
-        pg_version,
-        settings,
-        superuser,
-    })
-}
 
 fn report(opts: &Opts, m: &Machine, pool: u32, runs: &[RunResult], e2e: &[E2e]) -> String {
     let mut s = String::new();
@@ -901,20 +791,6 @@ fn report(opts: &Opts, m: &Machine, pool: u32, runs: &[RunResult], e2e: &[E2e]) 
     s
 }
 
-fn write_md(path: &Path, section: &str) -> Result<()> {
-    let block = format!("{MD_BEGIN}\n{section}{MD_END}\n");
-    let text = match std::fs::read_to_string(path) {
-        Ok(old) => match (old.find(MD_BEGIN), old.find(MD_END)) {
-            (Some(a), Some(b)) if b > a => {
-                let tail = &old[b + MD_END.len()..];
-                format!("{}{}{}", &old[..a], block, tail.strip_prefix('\n').unwrap_or(tail))
-            }
-            _ => format!("{old}\n## Mail catcher: SMTP throughput and delay to the viewer\n\n{block}"),
-        },
-        Err(_) => format!("# Benchmarks\n\n## Mail catcher: SMTP throughput and delay to the viewer\n\n{block}"),
-    };
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
-}
 
 // ---------------------------------------------------------------------------------------
 
@@ -925,13 +801,7 @@ async fn main() -> Result<()> {
     let cluster = Cluster::start()?;
     let db_name = format!("bench_{}", Uuid::new_v4().simple());
     let result = run(&opts, &cluster, &db_name).await;
-    if cluster.throwaway.is_none() {
-        // Our database in someone else's cluster: drop it.
-        if let Ok(pool) = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&cluster.url).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists \"{db_name}\" with (force)"))).execute(&pool).await;
-        }
-    }
-    cluster.stop();
+    cluster.finish(&db_name).await;
     result
 }
 
@@ -943,7 +813,7 @@ async fn run(opts: &Opts, cluster: &Cluster, db_name: &str) -> Result<()> {
     if let Some(sql) = &opts.setup_sql {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(&owner).await.context("BENCH_SETUP_SQL")?;
     }
-    let m = machine(&owner).await?;
+    let m = machine(&owner, &["fsync", "synchronous_commit", "full_page_writes", "wal_level", "shared_buffers"]).await?;
     let postmaster = postmaster_pid(cluster);
     println!("== OdooOps mail catcher benchmark ==");
     println!("machine     {} CPUs, {}, {:.0} GiB RAM, load average {}", m.cpus, m.cpu_model, m.mem_gib, m.load_before);
@@ -1042,7 +912,7 @@ async fn run(opts: &Opts, cluster: &Cluster, db_name: &str) -> Result<()> {
     let section = report(opts, &m, cfg.db_pool_size, &runs, &e2e);
     println!("\n{section}");
     if let Some(path) = &opts.md {
-        write_md(path, &section)?;
+        write_md(path, "bench_smtp", "Mail catcher: SMTP throughput and delay to the viewer", &section)?;
         eprintln!("wrote {}", path.display());
     }
     database.close().await?;

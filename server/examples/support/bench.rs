@@ -1,0 +1,160 @@
+//! What the benchmark programs share: a cluster to run in, a console configuration, machine
+//! facts, number formatting and the results section of `spec/odooops/benchmarks.md`.
+//! Included with `#[path = "support/bench.rs"] mod bench;` (not an example of its own).
+#![allow(dead_code)]
+use anyhow::{ensure, Context, Result};
+use sqlx::PgPool;
+use std::path::{Path, PathBuf};
+use uuid::Uuid;
+
+pub fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
+}
+
+/// `DATABASE_URL`'s cluster, or a throwaway one started with `.ci/pg-throwaway`.
+pub struct Cluster {
+    pub url: String,
+    pub throwaway: Option<PathBuf>,
+}
+
+fn pg_throwaway() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/pg-throwaway")
+}
+
+impl Cluster {
+    pub fn start() -> Result<Cluster> {
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            return Ok(Cluster { url, throwaway: None });
+        }
+        let dir = std::env::temp_dir().join(format!("odooops-bench-pg-{}", std::process::id()));
+        eprintln!("starting a throwaway PostgreSQL in {} …", dir.display());
+        let out = std::process::Command::new("bash").arg(pg_throwaway()).arg("start").arg(&dir).output().context("running .ci/pg-throwaway")?;
+        ensure!(out.status.success(), "pg-throwaway start failed: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let url = stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("export TEST_DATABASE_URL="))
+            .context("pg-throwaway printed no TEST_DATABASE_URL")?
+            .to_string();
+        Ok(Cluster { url, throwaway: Some(dir) })
+    }
+
+    /// Drops the benchmark's database from someone else's cluster, or stops the throwaway one.
+    pub async fn finish(&self, db_name: &str) {
+        if self.throwaway.is_none() {
+            if let Ok(pool) = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&self.url).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists \"{db_name}\" with (force)"))).execute(&pool).await;
+            }
+        }
+        if let Some(dir) = &self.throwaway {
+            let _ = std::process::Command::new("bash").arg(pg_throwaway()).arg("stop").arg(dir).status();
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+pub fn with_db(url: &str, db: &str) -> String {
+    let (base, rest) = url.rsplit_once('/').expect("a database URL has a path");
+    match rest.split_once('?') {
+        Some((_, q)) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+/// A console on free ports (web and SMTP) with no build runner, so nothing else writes or
+/// listens while we measure.
+pub fn config(db_url: &str) -> odooops::config::Config {
+    use clap::Parser;
+    let mut cli = odooops::config::Cli::parse_from(["odooops"]);
+    cli.config.database_url = Some(app::auth::Secret::new(db_url));
+    cli.config.app_database_url = None;
+    cli.config.addr = "127.0.0.1:0".into();
+    cli.config.smtp_addr = "127.0.0.1:0".into();
+    cli.config.data_dir = std::env::temp_dir().join(format!("odooops-bench-{}", Uuid::new_v4().simple()));
+    cli.config.build_workers = 0;
+    cli.config
+}
+
+/// Percentile `p` of sorted nanoseconds, in milliseconds.
+pub fn pct(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1e6
+}
+
+/// `1234567.8` → `1,234,568`.
+pub fn fmt_int(n: f64) -> String {
+    let s = format!("{n:.0}");
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && c != '-' && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+}
+
+pub struct Machine {
+    pub load_before: String,
+    pub cpus: usize,
+    pub cpu_model: String,
+    pub mem_gib: f64,
+    pub pg_version: String,
+    pub settings: Vec<(String, String)>,
+    pub superuser: bool,
+}
+
+/// The machine and the PostgreSQL `settings` worth printing next to the figures.
+pub async fn machine(owner: &PgPool, settings: &[&str]) -> Result<Machine> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu_model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kib: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:").and_then(|r| r.trim().trim_end_matches("kB").trim().parse().ok()))
+        .unwrap_or(0.0);
+    let pg_version: String = sqlx::query_scalar("select version()").fetch_one(owner).await?;
+    let mut values = Vec::new();
+    for name in settings {
+        let v: String = sqlx::query_scalar("select current_setting($1)").bind(name).fetch_one(owner).await?;
+        values.push((name.to_string(), v));
+    }
+    let superuser: bool = sqlx::query_scalar("select rolsuper from pg_roles where rolname = current_user").fetch_one(owner).await?;
+    Ok(Machine {
+        load_before: loadavg(),
+        cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        cpu_model,
+        mem_gib: mem_kib / 1024.0 / 1024.0,
+        pg_version,
+        settings: values,
+        superuser,
+    })
+}
+
+/// Replaces the part of `path` between the `name` markers with `section` (appending it under
+/// `heading` the first time).
+pub fn write_md(path: &Path, name: &str, heading: &str, section: &str) -> Result<()> {
+    let (begin, end) = (format!("<!-- {name}:begin -->"), format!("<!-- {name}:end -->"));
+    let block = format!("{begin}\n{section}{end}\n");
+    let text = match std::fs::read_to_string(path) {
+        Ok(old) => match (old.find(&begin), old.find(&end)) {
+            (Some(a), Some(b)) if b > a => {
+                let tail = &old[b + end.len()..];
+                format!("{}{}{}", &old[..a], block, tail.strip_prefix('\n').unwrap_or(tail))
+            }
+            _ => format!("{old}\n## {heading}\n\n{block}"),
+        },
+        Err(_) => format!("# Benchmarks\n\n## {heading}\n\n{block}"),
+    };
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
