@@ -1,6 +1,7 @@
 //! Types shared by the browser and the server.
 mod builds;
 mod error;
+mod gates;
 mod mail;
 mod role;
 mod steps;
@@ -8,6 +9,7 @@ mod views;
 
 pub use builds::*;
 pub use error::AppError;
+pub use gates::*;
 pub use mail::*;
 pub use steps::{BuildConfig, StartStep, Step};
 pub use role::{validate_password, Capability, Role, Stage};
