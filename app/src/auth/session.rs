@@ -178,5 +178,12 @@ fn describe(cap: Capability) -> &'static str {
         Capability::ViewMail => "read captured mail",
         Capability::ManageMail => "manage mailboxes",
         Capability::ReleaseMail => "release captured mail",
+        Capability::ViewPromotions => "view promotions",
+        Capability::RequestPromotion => "request promotions",
+        Capability::ApprovePromotion => "approve or reject promotions",
+        Capability::OverrideGate => "override a failing gate",
+        Capability::Rollback => "roll an environment back",
+        Capability::ManagePromotionSettings => "change promotion settings",
+        Capability::VerifyAudit => "verify the audit chain",
     }
 }

@@ -35,6 +35,20 @@ pub enum Capability {
     ManageMail,
     /// Forward a captured mail to an allow-listed real address.
     ReleaseMail,
+    /// See the promotion pipeline, pending approvals, history and gate results.
+    ViewPromotions,
+    /// Ask for a build to be promoted to the next stage (and cancel one's own request).
+    RequestPromotion,
+    /// Approve or reject a promotion request (never one's own).
+    ApprovePromotion,
+    /// Go past a failing preflight gate, with a written reason.
+    OverrideGate,
+    /// Re-promote an environment's previous build.
+    Rollback,
+    /// Edit neutralization rules and gate thresholds of a project.
+    ManagePromotionSettings,
+    /// Check the audit log's hash chain.
+    VerifyAudit,
 }
 
 impl Role {
@@ -77,6 +91,11 @@ impl Role {
             Capability::ViewMail => true,
             Capability::ManageMail => matches!(self, Role::Admin | Role::Sysadmin | Role::Developer),
             Capability::ReleaseMail => matches!(self, Role::Admin | Role::Sysadmin | Role::Developer | Role::Tester),
+            Capability::ViewPromotions => true,
+            Capability::RequestPromotion => matches!(self, Role::Admin | Role::Sysadmin | Role::Developer | Role::Pm),
+            Capability::ApprovePromotion => matches!(self, Role::Admin | Role::Pm),
+            Capability::OverrideGate | Capability::ManagePromotionSettings | Capability::VerifyAudit => self == Role::Admin,
+            Capability::Rollback => matches!(self, Role::Admin | Role::Sysadmin | Role::Pm),
         }
     }
 }
