@@ -7,6 +7,7 @@ pub mod logs;
 pub mod mail;
 pub mod members;
 pub mod projects;
+pub mod promotions;
 pub mod tokens;
 
 /// Runs a server function's body and gives any error its HTTP status (422, 403, 409...),

@@ -2,6 +2,7 @@
 //! caller picks the transaction; tenant isolation comes from the claims set on that
 //! transaction (see [`Db::tenant_tx`]) and the RLS policies in `migrations/`.
 pub mod audit;
+pub mod audit_chain;
 pub mod builds;
 pub mod deliveries;
 pub mod logs;
@@ -9,6 +10,7 @@ pub mod mail;
 pub mod members;
 pub mod previews;
 pub mod projects;
+pub mod promotions;
 pub mod tokens;
 
 use crate::models::Role;

@@ -14,6 +14,7 @@
 //! run = "python -m http.server $PORT"
 //! ready_timeout_seconds = 60     # default 60
 //! health_path = "/"              # default: the port accepting connections is enough
+//! health_command = "curl -fsS localhost:$PORT/web/health"  # optional, checked on environment deploys
 //! ```
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,9 @@ pub struct StartStep {
     pub run: String,
     pub ready_timeout_seconds: Option<u64>,
     pub health_path: Option<String>,
+    /// A shell command run in the workspace once the port answers (environment deploys):
+    /// exit 0 means healthy.
+    pub health_command: Option<String>,
 }
 
 impl Step {

@@ -14,6 +14,8 @@ pub struct Database {
     pub owner: PgPool,
     pub app: PgPool,
     pub embedded: Option<embedded::EmbeddedPg>,
+    /// The owner's URL: environments' databases live on the same server (`with_database`).
+    pub owner_url: app::auth::Secret,
 }
 
 pub const APP_ROLE: &str = "odooops_app";
@@ -40,7 +42,7 @@ impl Database {
         migrate(&owner).await?;
         let app_url = cfg.app_database_url.as_ref().map(|s| s.expose().to_string());
         let app = app_pool(app_url.as_deref().unwrap_or(&owner_url), app_url.is_none(), cfg.db_pool_size).await?;
-        Ok(Database { owner, app, embedded })
+        Ok(Database { owner, app, embedded, owner_url: app::auth::Secret::new(owner_url) })
     }
 
     /// Closes the pools and stops the embedded cluster, if any.
@@ -52,6 +54,22 @@ impl Database {
         }
         Ok(())
     }
+}
+
+/// `url` with its database name replaced by `name` (query parameters kept).
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let path_start = base[authority_start..].find('/').map(|i| i + authority_start).unwrap_or(base.len());
+    let mut out = format!("{}/{name}", &base[..path_start]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
 }
 
 pub async fn migrate(owner: &PgPool) -> Result<()> {
@@ -120,4 +138,16 @@ pub async fn jwt_secret(owner: &PgPool, configured: Option<app::auth::Secret>) -
         .await?;
     let value: String = sqlx::query_scalar("select value from ops.server_secrets where name = 'jwt_hs256'").fetch_one(owner).await?;
     Ok(app::auth::Secret::new(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn a_database_name_is_swapped_and_the_rest_kept() {
+        assert_eq!(with_database("postgres://u:p@h:5432/odooops", "env_a"), "postgres://u:p@h:5432/env_a");
+        assert_eq!(with_database("postgres://u:p@h:5432/odooops?sslmode=disable", "x"), "postgres://u:p@h:5432/x?sslmode=disable");
+        assert_eq!(with_database("postgres://u:p@h:5432", "x"), "postgres://u:p@h:5432/x");
+    }
 }

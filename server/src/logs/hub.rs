@@ -12,6 +12,7 @@ use uuid::Uuid;
 pub const LOG_CHANNEL: &str = "ops_run_events";
 pub const BUILD_CHANNEL: &str = "ops_builds";
 pub const MAIL_CHANNEL: &str = "ops_mail";
+pub const PROMOTION_CHANNEL: &str = "ops_promotions";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LogNotice {
@@ -48,11 +49,24 @@ pub struct MailNotice {
     pub n: i64,
 }
 
+/// A promotion request was created or changed state.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PromotionNotice {
+    #[serde(rename = "t")]
+    pub tenant_id: Uuid,
+    #[serde(rename = "p")]
+    pub project_id: Uuid,
+    pub id: Uuid,
+    #[serde(rename = "s")]
+    pub state: app::models::PromotionState,
+}
+
 #[derive(Debug, Clone)]
 pub enum Notice {
     Log(LogNotice),
     Build(BuildNotice),
     Mail(MailNotice),
+    Promotion(PromotionNotice),
     /// The listener reconnected: notifications may have been missed, so re-read.
     Resync,
 }
@@ -68,7 +82,7 @@ impl Hub {
     pub async fn start(pool: PgPool, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<Hub> {
         let (tx, _) = broadcast::channel(4096);
         let mut listener = PgListener::connect_with(&pool).await?;
-        listener.listen_all([LOG_CHANNEL, BUILD_CHANNEL, MAIL_CHANNEL]).await?;
+        listener.listen_all([LOG_CHANNEL, BUILD_CHANNEL, MAIL_CHANNEL, PROMOTION_CHANNEL]).await?;
         let hub = Hub { tx: tx.clone(), stop: shutdown.clone() };
         tokio::spawn(async move {
             loop {
@@ -79,6 +93,7 @@ impl Hub {
                             let notice = match n.channel() {
                                 LOG_CHANNEL => serde_json::from_str(n.payload()).map(Notice::Log),
                                 MAIL_CHANNEL => serde_json::from_str(n.payload()).map(Notice::Mail),
+                                PROMOTION_CHANNEL => serde_json::from_str(n.payload()).map(Notice::Promotion),
                                 _ => serde_json::from_str(n.payload()).map(Notice::Build),
                             };
                             match notice {

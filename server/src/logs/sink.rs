@@ -40,6 +40,10 @@ impl LogWriter {
         self.write(LogLevel::Info, source, message, serde_json::Value::Null).await
     }
 
+    pub async fn warning(&self, source: &str, message: impl Into<String>) {
+        self.write(LogLevel::Warning, source, message, serde_json::Value::Null).await
+    }
+
     pub async fn error(&self, source: &str, message: impl Into<String>) {
         self.write(LogLevel::Error, source, message, serde_json::Value::Null).await
     }

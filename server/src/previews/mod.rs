@@ -228,13 +228,13 @@ impl PreviewManager {
     }
 }
 
-fn free_port() -> std::io::Result<u16> {
+pub(crate) fn free_port() -> std::io::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }
 
 /// Waits until the port accepts connections (and `health_path` answers below 500).
-async fn wait_ready(port: u16, health_path: Option<&str>, timeout: Duration, child: &mut tokio::process::Child) -> Result<(), String> {
+pub(crate) async fn wait_ready(port: u16, health_path: Option<&str>, timeout: Duration, child: &mut tokio::process::Child) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + timeout;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).redirect(reqwest::redirect::Policy::none()).build().map_err(|e| e.to_string())?;
     loop {

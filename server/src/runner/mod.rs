@@ -39,6 +39,8 @@ pub struct Runner {
     hub: Hub,
     previews: PreviewManager,
     status: Option<StatusClient>,
+    /// Gates after each good build, and the environment pointer of development branches.
+    promotions: Option<crate::promotions::PromotionContext>,
     /// Identifies this console process in `ops.builds.worker`.
     process_id: String,
 }
@@ -55,7 +57,13 @@ enum Failure {
 impl Runner {
     pub fn new(db: Db, cfg: RunnerConfig, settings: Arc<BuildSettings>, hub: Hub, previews: PreviewManager, status: Option<StatusClient>) -> Runner {
         let process_id = format!("{}-{}", hostname(), &Uuid::new_v4().simple().to_string()[..6]);
-        Runner { db, cfg: Arc::new(cfg), settings, hub, previews, status, process_id }
+        Runner { db, cfg: Arc::new(cfg), settings, hub, previews, status, promotions: None, process_id }
+    }
+
+    /// Runs the preflight gates after every good build (results on the build card).
+    pub fn with_gates(mut self, ctx: crate::promotions::PromotionContext) -> Runner {
+        self.promotions = Some(ctx);
+        self
     }
 
     /// Starts the workers; they stop taking builds when `shutdown` turns true.
@@ -206,6 +214,13 @@ impl Runner {
                 _ => ("failure", "failed"),
             };
             self.post_status(&job, state, text).await;
+        }
+        if matches!(outcome.state, BuildState::Success | BuildState::Warning) && retry.is_none() {
+            if let Some(ctx) = &self.promotions {
+                if let Err(e) = crate::promotions::after_build(ctx, &claims, &job, &workspace).await {
+                    tracing::error!(error = %format!("{e:#}"), "could not run the gates after the build");
+                }
+            }
         }
         match (start, outcome.state) {
             (Some(start), BuildState::Success | BuildState::Warning) => {
