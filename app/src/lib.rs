@@ -74,6 +74,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/members") view=pages::members::MembersPage ssr=ssr.clone() />
                     <Route path=path!("admin/tokens") view=pages::tokens::TokensPage ssr=ssr.clone() />
                     <Route path=path!("audit") view=pages::audit::AuditPage ssr=ssr.clone() />
+                    <Route path=path!("audit/verify") view=pages::audit_chain::AuditChainPage ssr=ssr.clone() />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -25,6 +25,9 @@ pub enum Command {
     /// Manage projects.
     #[command(subcommand)]
     Project(ProjectCommand),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 #[derive(Debug, Args, Default)]
@@ -73,6 +76,17 @@ pub enum ProjectCommand {
         name: String,
         #[arg(long, default_value = "")]
         repo: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the audit hash chains; print each chain's head hash and its first broken link.
+    /// Exits non-zero when a chain is broken.
+    Verify {
+        /// Tenant slug; without it every tenant and the records without a tenant are checked.
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 

@@ -3,6 +3,7 @@
 #![recursion_limit = "256"]
 
 pub mod admin;
+pub mod audit_verify;
 pub mod builds;
 pub mod config;
 pub mod db;

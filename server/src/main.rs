@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 use clap::Parser;
-use odooops::config::{Cli, Command, ProjectCommand, ServeArgs, UserCommand};
-use odooops::{admin, db, demo, startup, telemetry};
+use odooops::config::{AuditCommand, Cli, Command, ProjectCommand, ServeArgs, UserCommand};
+use odooops::{admin, audit_verify, db, demo, startup, telemetry};
 
 #[tokio::main]
 async fn main() {
@@ -41,6 +41,12 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Project(ProjectCommand::Create { tenant, slug, name, repo }) => {
             let database = db::Database::open(&cfg).await?;
             let result = admin::create_project(&database.owner, &tenant, &slug, &name, &repo).await;
+            database.close().await?;
+            result
+        }
+        Command::Audit(AuditCommand::Verify { tenant }) => {
+            let database = db::Database::open(&cfg).await?;
+            let result = audit_verify::run(&database.owner, tenant.as_deref()).await;
             database.close().await?;
             result
         }

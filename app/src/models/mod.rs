@@ -1,4 +1,5 @@
 //! Types shared by the browser and the server.
+mod audit_chain;
 mod builds;
 mod error;
 mod gates;
@@ -7,6 +8,7 @@ mod role;
 mod steps;
 mod views;
 
+pub use audit_chain::*;
 pub use builds::*;
 pub use error::AppError;
 pub use gates::*;

@@ -1,5 +1,6 @@
 use crate::api::audit::list_audit;
 use crate::components::ui::{fmt_time, EmptyState, ErrorPanel, Loading, PageHeader, BUTTON_SECONDARY, CARD, INPUT, TABLE, TD, TH};
+use crate::models::{Capability, SessionUser};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -11,6 +12,7 @@ pub fn AuditPage() -> impl IntoView {
     let filter = move || query.read().get("action").unwrap_or_default();
     let before = move || query.read().get("before").and_then(|b| b.parse::<i64>().ok());
     let page = Resource::new(move || (before(), filter()), |(b, a)| list_audit(b, if a.is_empty() { None } else { Some(a) }));
+    let can_verify = use_context::<SessionUser>().is_some_and(|u| u.role.allows(Capability::VerifyAudit));
     view! {
         <Title text="Audit log" />
         <PageHeader title="Audit log" subtitle="Every privileged action in this workspace. Records cannot be edited or deleted.">
@@ -18,6 +20,7 @@ pub fn AuditPage() -> impl IntoView {
                 <input class=format!("{INPUT} w-48") name="action" placeholder="Filter: e.g. auth. or member." prop:value=filter aria-label="Action filter" />
                 <button type="submit" class=BUTTON_SECONDARY>"Filter"</button>
             </form>
+            {can_verify.then(|| view! { <a class=BUTTON_SECONDARY href="/audit/verify" data-testid="audit-verify-link">"Verify the chain"</a> })}
         </PageHeader>
         <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {

@@ -1,5 +1,6 @@
 //! One file per screen.
 pub mod audit;
+pub mod audit_chain;
 pub mod branch;
 pub mod build;
 pub mod builds;
