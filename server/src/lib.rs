@@ -7,6 +7,7 @@ pub mod audit_verify;
 pub mod builds;
 pub mod config;
 pub mod db;
+pub mod gates;
 pub mod demo;
 pub mod demo_mail;
 pub mod demo_repo;
