@@ -13,6 +13,7 @@ pub mod demo_mail;
 pub mod demo_repo;
 pub mod logs;
 pub mod mail;
+pub mod neutralize;
 pub mod previews;
 pub mod routes;
 pub mod runner;

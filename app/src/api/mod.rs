@@ -6,6 +6,7 @@ pub mod builds;
 pub mod logs;
 pub mod mail;
 pub mod members;
+pub mod neutralize;
 pub mod projects;
 pub mod promotions;
 pub mod tokens;

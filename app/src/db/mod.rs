@@ -8,6 +8,7 @@ pub mod deliveries;
 pub mod logs;
 pub mod mail;
 pub mod members;
+pub mod neutralize;
 pub mod previews;
 pub mod projects;
 pub mod promotions;
