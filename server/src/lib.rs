@@ -15,6 +15,7 @@ pub mod logs;
 pub mod mail;
 pub mod neutralize;
 pub mod previews;
+pub mod promotions;
 pub mod routes;
 pub mod runner;
 pub mod services;
@@ -76,6 +77,14 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
     services.mail_stats = mail.stats.clone();
     let mut tasks = mail.tasks;
     tasks.push(previews.start_reaper(shutdown_rx.clone()));
+    let promotion_ctx = promotions::PromotionContext {
+        db: state.db.clone(),
+        data_dir: cfg.data_dir.clone(),
+        owner_url: std::sync::Arc::new(database.owner_url.clone()),
+        instances: promotions::instances::Instances::new(state.db.clone(), cfg.data_dir.clone()),
+        smtp: mail.addr,
+    };
+    tasks.push(promotions::PromotionWorker::new(promotion_ctx.clone(), hub.clone()).start(shutdown_rx.clone()));
     if cfg.build_workers > 0 {
         let status = cfg.github_token.clone().map(|t| builds::github::StatusClient::new(&cfg.github_api_url, t));
         let runner = runner::Runner::new(
@@ -91,7 +100,8 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
             hub,
             previews,
             status,
-        );
+        )
+        .with_gates(promotion_ctx);
         tasks.extend(runner.start(shutdown_rx));
     }
     let router = startup::router(state.clone(), telemetry::Metrics::default(), services.clone());

@@ -25,7 +25,7 @@ pub async fn run(ctx: &PromotionContext, claims: &DbClaims, id: Uuid, worker: &s
     let sink = LogSink::start(ctx.db.clone(), claims.clone(), Some(job.id), Some(env.id));
     let log = sink.writer();
     log.info("deploy", format!("promotion #{}: {what} build #{} to {}", row.number, row.build_number, env.name)).await;
-    let started = ctx.instances.start(env.id, &env.name, env.stage, &job, &log).await;
+    let started = ctx.instances.start(claims, env.id, &env.name, env.stage, &job, &log).await;
     let result = match started {
         Ok(started) => succeed(ctx, claims, id, &row, &env, worker, started, &log).await,
         Err(why) => fail(ctx, claims, id, &row, &env, worker, &why, &log).await,
@@ -98,7 +98,7 @@ async fn fail(ctx: &PromotionContext, claims: &DbClaims, id: Uuid, row: &app::mo
             let prev_job = db::builds::job(&mut tx, prev).await?;
             tx.commit().await?;
             if let Some(prev_job) = prev_job {
-                match ctx.instances.start(env.id, &env.name, env.stage, &prev_job, log).await {
+                match ctx.instances.start(claims, env.id, &env.name, env.stage, &prev_job, log).await {
                     Ok(Started::Up(c)) => {
                         restored = format!("build #{} was started again", prev_job.number);
                         let (db, cl, env_id) = (ctx.db.clone(), claims.clone(), env.id);

@@ -1,11 +1,12 @@
 //! The app process an environment runs (the embedded runner's "instance"). A deploy starts
 //! the new build beside the old one, checks it, and only then stops the old one: a build
 //! that does not come up never replaces a working one (blue/green on loopback ports).
-use crate::logs::sink::LogWriter;
+use crate::logs::sink::{LogSink, LogWriter};
 use crate::previews::{free_port, wait_ready};
 use crate::runner::process::{self, Ended, Output};
 use crate::runner::{git, step_command};
 use app::db::builds::BuildJob;
+use app::db::{Db, DbClaims};
 use app::models::{BuildConfig, Stage};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -29,6 +30,9 @@ pub struct Candidate {
     pgid: u32,
     child: Child,
     readers: tokio::task::JoinHandle<()>,
+    /// The app's own output goes to the build's and the environment's log for as long as
+    /// it runs; the sink closes when the process is gone.
+    sink: LogSink,
     workspace: PathBuf,
     build_id: Uuid,
 }
@@ -42,19 +46,20 @@ pub enum Started {
 
 #[derive(Clone)]
 pub struct Instances {
+    db: Db,
     data_dir: PathBuf,
     running: Arc<Mutex<HashMap<Uuid, Running>>>,
     closed: Arc<AtomicBool>,
 }
 
 impl Instances {
-    pub fn new(data_dir: PathBuf) -> Instances {
-        Instances { data_dir, running: Arc::default(), closed: Arc::default() }
+    pub fn new(db: Db, data_dir: PathBuf) -> Instances {
+        Instances { db, data_dir, running: Arc::default(), closed: Arc::default() }
     }
 
     /// Checks out the build, starts its `[start]` command on a free port and waits until it
     /// answers (and its health command passes). On error nothing is left running.
-    pub async fn start(&self, env_id: Uuid, env_name: &str, stage: Stage, job: &BuildJob, log: &LogWriter) -> Result<Started, String> {
+    pub async fn start(&self, claims: &DbClaims, env_id: Uuid, env_name: &str, stage: Stage, job: &BuildJob, log: &LogWriter) -> Result<Started, String> {
         if self.closed.load(Ordering::SeqCst) {
             return Err("the console is stopping".into());
         }
@@ -93,9 +98,11 @@ impl Instances {
             }
         };
         let pgid = child.id().unwrap_or(0);
-        let app_out = Output { log: log.clone(), source: "app", meta: serde_json::json!({"environment": env_name}) };
+        let sink = LogSink::start(self.db.clone(), claims.clone(), Some(job.id), Some(env_id));
+        let app_out = Output { log: sink.writer(), source: "app", meta: serde_json::json!({"environment": env_name}) };
         let readers = process::stream_output(&mut child, &app_out);
-        let mut cand = Candidate { port, pgid, child, readers, workspace: ws.clone(), build_id: job.id };
+        drop(app_out);
+        let mut cand = Candidate { port, pgid, child, readers, sink, workspace: ws.clone(), build_id: job.id };
         let mut ready = wait_ready(port, start.health_path.as_deref(), start.ready_timeout(), &mut cand.child).await;
         if ready.is_ok() {
             if let Some(check) = &start.health_command {
@@ -127,7 +134,7 @@ impl Instances {
         F: FnOnce(String) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
-        let Candidate { pgid, mut child, readers, workspace, build_id, .. } = cand;
+        let Candidate { pgid, mut child, readers, sink, workspace, build_id, .. } = cand;
         let old = {
             let mut running = self.running.lock().await;
             running.insert(env_id, Running { tenant_id, pgid, build_id, workspace })
@@ -139,6 +146,7 @@ impl Instances {
         tokio::spawn(async move {
             let status = child.wait().await;
             process::drain(readers).await;
+            sink.close().await;
             let mine = {
                 let mut running = me.running.lock().await;
                 match running.get(&env_id) {
@@ -165,6 +173,7 @@ impl Instances {
         }
         let _ = cand.child.wait().await;
         process::drain(cand.readers).await;
+        cand.sink.close().await;
         let _ = tokio::fs::remove_dir_all(&cand.workspace).await;
     }
 

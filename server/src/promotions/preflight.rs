@@ -64,7 +64,7 @@ pub async fn run(ctx: &PromotionContext, claims: &DbClaims, id: Uuid) -> Result<
     for r in &report.results {
         log.info("promotion", format!("gate {}: {} — {}", r.gate.as_str(), r.status.as_str(), r.summary)).await;
     }
-    drop(log);
+    drop((out, log));
     sink.close().await;
 
     let mut tx = ctx.db.tenant_tx(claims).await?;
