@@ -80,7 +80,7 @@ pub(super) fn check(ctx: &Ctx<'_>) -> GateResult {
 /// The words after the install verb up to the end of the shell command, minus options.
 fn package_names(rest: &str) -> Vec<String> {
     let rest = rest.replace("\\\r\n", " ").replace("\\\n", " ");
-    let end = rest.find(|c| matches!(c, '\n' | ';' | '&' | '|' | '"' | '\'' | ')' | '`')).unwrap_or(rest.len());
+    let end = rest.find(['\n', ';', '&', '|', '"', '\'', ')', '`']).unwrap_or(rest.len());
     rest[..end]
         .split_whitespace()
         .filter(|w| !w.starts_with('-') && !w.starts_with('$') && *w != "\\")
