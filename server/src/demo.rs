@@ -4,9 +4,9 @@
 use crate::admin;
 use crate::demo_repo;
 use crate::config::Config;
+use crate::db::Database;
 use anyhow::{Context, Result};
 use app::models::Role;
-use sqlx::PgPool;
 use std::io::Write;
 use std::path::Path;
 use uuid::Uuid;
@@ -17,7 +17,9 @@ pub fn demo_email(role: Role) -> String {
     format!("{}@demo.example.com", role.as_str())
 }
 
-pub async fn load(owner: &PgPool, cfg: &Config) -> Result<()> {
+/// Loads the demo into `database` (first time) or prints its credentials (every time).
+pub async fn load(database: &Database, cfg: &Config) -> Result<()> {
+    let owner = &database.owner;
     let creds_path = cfg.data_dir.join("demo-credentials.txt");
     let already: bool = sqlx::query_scalar("select exists (select 1 from ops.tenants where slug = $1)").bind(TENANT).fetch_one(owner).await?;
     if already && creds_path.exists() {
@@ -40,6 +42,10 @@ pub async fn load(owner: &PgPool, cfg: &Config) -> Result<()> {
     tx.commit().await?;
     if let Err(e) = crate::demo_mail::seed(owner, tenant_id, project_id).await {
         eprintln!("demo mail not stored: {e:#}");
+    }
+    // Before the builds: the gates after each build read the environment's database.
+    if let Err(e) = crate::demo_databases::create(owner, database.owner_url.expose(), project_id).await {
+        eprintln!("demo environment databases not ready: {e:#}");
     }
     // A local repository with real commits makes the build grid live on first start,
     // offline: the runner fetches it like any remote.

@@ -1,5 +1,8 @@
 //! The demo's git repository: a few branches with `.odooops.toml` steps (one that warns, one
 //! that fails) and a `start` command serving a page, so demo builds run for real, offline.
+//! The `dev` branch's newest commit adds a Dockerfile that installs an OS package, so the
+//! system-packages gate fails on development builds (and on development → staging), while
+//! `main` and `staging` stay clean and staging → production passes.
 use anyhow::{Context, Result};
 use app::db::builds::{self, NewBuild};
 use app::db::DbClaims;
@@ -59,8 +62,16 @@ async fn git(dir: &Path, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-async fn commit(dir: &Path, branch: &str, warn: bool, fail: bool, message: &str) -> Result<String> {
+/// A Dockerfile that works on a laptop and not on the platform (an `apt-get install`).
+const DOCKERFILE: &str = "FROM odoo:17.0\n\nUSER root\n# PDF invoices need wkhtmltopdf\nRUN apt-get update && apt-get install -y wkhtmltopdf\nUSER odoo\n\nCOPY . /mnt/extra-addons\n";
+
+/// One commit on `branch` (created from the current HEAD if missing) with the steps and a
+/// page, plus `extra` files (name, content).
+async fn commit(dir: &Path, branch: &str, warn: bool, fail: bool, message: &str, extra: &[(&str, &str)]) -> Result<String> {
     git(dir, &["checkout", "-q", "-B", branch]).await?;
+    for (name, content) in extra {
+        tokio::fs::write(dir.join(name), content).await?;
+    }
     tokio::fs::write(dir.join(".odooops.toml"), STEPS).await?;
     tokio::fs::write(dir.join("run-tests.sh"), tests_script(warn, fail)).await?;
     let page = format!("<!doctype html><title>Acme ERP · {branch}</title><h1>Acme ERP preview</h1><p>Branch <b>{branch}</b></p>\n");
@@ -70,28 +81,46 @@ async fn commit(dir: &Path, branch: &str, warn: bool, fail: bool, message: &str)
     git(dir, &["rev-parse", "HEAD"]).await
 }
 
+/// A demo branch: its step behaviour and its commits on top of `main`, oldest first, each a
+/// message and extra files. The newest is what the demo builds.
+struct Branch {
+    name: &'static str,
+    warn: bool,
+    fail: bool,
+    commits: &'static [(&'static str, &'static [(&'static str, &'static str)])],
+}
+
+const BRANCHES: [Branch; 4] = [
+    Branch { name: "main", warn: false, fail: false, commits: &[("sale: round invoice totals per line", &[])] },
+    Branch { name: "staging", warn: true, fail: false, commits: &[("stock: new picking report (deprecated field still used)", &[])] },
+    Branch {
+        name: "dev",
+        warn: false,
+        fail: false,
+        commits: &[("account: faster reconciliation", &[]), ("reports: PDF invoices through wkhtmltopdf (Dockerfile)", &[("Dockerfile", DOCKERFILE)])],
+    },
+    Branch { name: "feature/invoice-layout", warn: false, fail: true, commits: &[("invoice layout: wider product column", &[])] },
+];
+
 /// Creates (or reuses) the repository at `path`.
 pub async fn create(path: &Path) -> Result<DemoRepo> {
     let fresh = !path.join(".git").exists();
     if fresh {
         tokio::fs::create_dir_all(path).await?;
         git(path, &["init", "-q", "-b", "main"]).await?;
-        commit(path, "main", false, false, "Initial import of the Acme ERP modules").await?;
+        commit(path, "main", false, false, "Initial import of the Acme ERP modules", &[]).await?;
     }
     let mut heads = Vec::new();
-    for (branch, warn, fail, message) in [
-        ("main", false, false, "sale: round invoice totals per line"),
-        ("staging", true, false, "stock: new picking report (deprecated field still used)"),
-        ("dev", false, false, "account: faster reconciliation"),
-        ("feature/invoice-layout", false, true, "invoice layout: wider product column"),
-    ] {
-        let sha = if fresh {
+    for b in &BRANCHES {
+        if fresh {
             git(path, &["checkout", "-q", "main"]).await?;
-            commit(path, branch, warn, fail, message).await?
-        } else {
-            git(path, &["rev-parse", branch]).await?
-        };
-        heads.push((branch.to_string(), sha, message.to_string()));
+            for (message, extra) in b.commits {
+                commit(path, b.name, b.warn, b.fail, message, extra).await?;
+            }
+        }
+        let sha = git(path, &["rev-parse", b.name]).await?;
+        let message = git(path, &["log", "-1", "--format=%s", b.name]).await?;
+        heads.push((b.name.to_string(), sha, message));
     }
     Ok(DemoRepo { path: path.to_path_buf(), heads })
 }

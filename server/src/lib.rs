@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod gates;
 pub mod demo;
+pub mod demo_databases;
 pub mod demo_mail;
 pub mod demo_repo;
 pub mod logs;

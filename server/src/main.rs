@@ -57,7 +57,7 @@ async fn serve(cfg: &odooops::config::Config, args: ServeArgs) -> Result<()> {
     let database = db::Database::open(cfg).await?;
     let served = async {
         if args.demo {
-            demo::load(&database.owner, cfg).await?;
+            demo::load(&database, cfg).await?;
         }
         let console = odooops::build(cfg, &database).await?;
         tracing::info!(addr = %console.addr, "OdooOps Console listening on http://{}", console.addr);
