@@ -96,7 +96,7 @@ mod ssr {
 #[server(prefix = "/api", endpoint = "promotions")]
 pub async fn get_promotions(slug: String) -> Result<PromotionsOverview, AppError> {
     crate::api::guard(async move {
-        use crate::models::{PipelineColumn, PromotionPolicy, Role};
+        use crate::models::{PipelineColumn, PromotionPolicy};
         use ssr::*;
         let s = require(Capability::ViewPromotions).await?;
         let mut tx = s.tx().await?;
@@ -115,7 +115,7 @@ pub async fn get_promotions(slug: String) -> Result<PromotionsOverview, AppError
                 Some(b) => repo::build_brief(&mut tx, b).await.map_err(db)?,
                 None => None,
             };
-            let promote_to = e.stage.next().and_then(|st| envs.iter().find(|t| t.stage == st)).map(|t| (t.stage, t.name.clone()));
+            let promote_to = e.stage.next().and_then(|st| envs.iter().find(|t| t.stage == st)).map(|t| (t.stage, t.name.clone(), t.id));
             pipeline.push(PipelineColumn {
                 env_id: e.id,
                 name: e.name.clone(),
@@ -150,7 +150,7 @@ pub async fn get_promotions(slug: String) -> Result<PromotionsOverview, AppError
             notifications,
             can_request: role.allows(Capability::RequestPromotion),
             can_approve: role.allows(Capability::ApprovePromotion),
-            can_rollback: role.allows(Capability::Rollback) || role == Role::Admin,
+            can_rollback: role.allows(Capability::Rollback),
         })
     })
     .await

@@ -3,4 +3,5 @@ pub mod builds;
 pub mod layout;
 pub mod logview;
 pub mod mail;
+pub mod promotions;
 pub mod ui;

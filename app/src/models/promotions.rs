@@ -106,8 +106,8 @@ pub struct PipelineColumn {
     pub deployed_at: Option<DateTime<Utc>>,
     pub instance_state: String,
     pub instance_detail: String,
-    /// The stage this environment's build may be promoted to (and that environment's name).
-    pub promote_to: Option<(Stage, String)>,
+    /// The environment this one's build is promoted to: stage, name, id.
+    pub promote_to: Option<(Stage, String, Uuid)>,
     /// An open request targeting this environment.
     pub open: Option<PromotionRow>,
 }

@@ -10,6 +10,8 @@ pub mod login;
 pub mod logs;
 pub mod mail;
 pub mod members;
+pub mod neutralize;
 pub mod project;
+pub mod promotions;
 pub mod tokens;
 pub mod webhooks;
