@@ -1,5 +1,5 @@
 //! Server functions of the build grid, branch histories, build pages and webhook settings.
-use crate::models::{AppError, BranchHistory, BuildDetail, BuildGrid, BuildState, ShareLink, WebhookInfo};
+use crate::models::{AppError, BranchHistory, BuildDetail, BuildGrid, BuildState, GateResult, ShareLink, WebhookInfo};
 use leptos::prelude::*;
 use uuid::Uuid;
 
@@ -72,6 +72,21 @@ pub async fn get_build(id: Uuid) -> Result<BuildDetail, AppError> {
             build,
             can_operate: s.role().allows(Capability::OperateBuilds),
         })
+    })
+    .await
+}
+
+/// The preflight gates run after the build (empty until they ran; they run after a good build).
+#[server(prefix = "/api", endpoint = "build-gates")]
+pub async fn get_build_gates(id: Uuid) -> Result<Vec<GateResult>, AppError> {
+    crate::api::guard(async move {
+        use ssr::*;
+        let s = require(Capability::ViewBuilds).await?;
+        let mut tx = s.tx().await?;
+        crate::db::builds::place(&mut tx, id).await.map_err(db)?.ok_or_else(|| not_found("build".into()))?;
+        let gates = crate::db::promotions::gates_of_build(&mut tx, id).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(gates)
     })
     .await
 }

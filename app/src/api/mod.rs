@@ -7,6 +7,7 @@ pub mod logs;
 pub mod mail;
 pub mod members;
 pub mod neutralize;
+pub mod notifications;
 pub mod projects;
 pub mod promotions;
 pub mod tokens;

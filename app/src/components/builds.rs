@@ -1,5 +1,5 @@
-//! Build pieces: state badges, grid cards, the duration chart, and the live-update hook.
-use crate::models::{BuildCard, BuildState};
+//! Build pieces: state and gate badges, grid cards, the duration chart, and the live-update hook.
+use crate::models::{BuildCard, BuildState, GateStatus};
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
@@ -24,6 +24,41 @@ pub fn state_fill(state: BuildState) -> &'static str {
         BuildState::Cancelled => "#cbd5e1",
         BuildState::Running => "#0ea5e9",
         BuildState::Pending => "#c4b5fd",
+    }
+}
+
+/// Colour classes per gate status: green pass, amber warn, red fail, grey skipped.
+pub fn gate_classes(status: GateStatus) -> &'static str {
+    match status {
+        GateStatus::Pass => "bg-emerald-100 text-emerald-800 ring-emerald-200",
+        GateStatus::Warn => "bg-amber-100 text-amber-800 ring-amber-200",
+        GateStatus::Fail => "bg-rose-100 text-rose-800 ring-rose-200",
+        GateStatus::Skipped => "bg-slate-100 text-slate-600 ring-slate-200",
+    }
+}
+
+#[component]
+pub fn GateStatusBadge(status: GateStatus) -> impl IntoView {
+    view! {
+        <span class=format!("inline-flex w-14 shrink-0 justify-center rounded px-1.5 py-0.5 text-[11px] font-semibold uppercase tracking-wide ring-1 ring-inset {}", gate_classes(status))
+              data-testid="gate-status" data-status=status.as_str()>
+            {status.as_str()}
+        </span>
+    }
+}
+
+/// The card's gate chip: the worst status of the gates after the build.
+#[component]
+fn GateChip(status: GateStatus) -> impl IntoView {
+    let (label, title) = match status {
+        GateStatus::Fail => ("✘ gate", "A preflight gate failed: promoting this build needs a fix or an override"),
+        GateStatus::Warn => ("! gate", "A preflight gate warns"),
+        GateStatus::Pass => ("✓ gates", "All preflight gates pass"),
+        GateStatus::Skipped => ("– gates", "The preflight gates had nothing to check"),
+    };
+    view! {
+        <span class=format!("rounded px-1 text-[10px] font-semibold ring-1 ring-inset {}", gate_classes(status)) title=title
+              data-testid="gate-chip" data-status=status.as_str()>{label}</span>
     }
 }
 
@@ -91,6 +126,7 @@ pub fn BuildCardView(card: BuildCard, #[prop(optional)] latest: bool) -> impl In
             <div class="mt-0.5 flex items-center justify-between text-[11px] text-slate-500">
                 <span>{dur}</span>
                 {build.failed_step.clone().map(|s| view! { <span class="font-medium text-rose-700">{format!("✘ {s}")}</span> })}
+                {build.gate_status().map(|status| view! { <GateChip status=status /> })}
                 {(build.preview_state == Some(crate::models::PreviewState::Running)).then(|| view! { <span class="text-emerald-700">"● preview"</span> })}
             </div>
         </a>

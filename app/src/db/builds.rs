@@ -8,7 +8,10 @@ use uuid::Uuid;
 const CARD_COLUMNS: &str = "b.id, b.number, b.branch_id, br.name as branch_name, b.sha, b.message, b.author,
     b.trigger, b.runner, b.pr_number, b.state, b.failure, b.failed_step, b.error, b.attempt, b.has_start,
     b.queued_at, b.started_at, b.finished_at,
-    (select p.state from ops.previews p where p.build_id = b.id order by p.started_at desc limit 1) as preview_state";
+    (select p.state from ops.previews p where p.build_id = b.id order by p.started_at desc limit 1) as preview_state,
+    coalesce((select g.status from ops.gate_results g where g.build_id = b.id and g.promotion_id is null
+               order by g.created_at desc, case g.status when 'fail' then 0 when 'warn' then 1 when 'pass' then 2 else 3 end
+               limit 1), '') as gates";
 
 /// A build to queue. The tenant comes from the transaction's claims.
 #[derive(Debug, Clone)]

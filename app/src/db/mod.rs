@@ -9,6 +9,7 @@ pub mod logs;
 pub mod mail;
 pub mod members;
 pub mod neutralize;
+pub mod notifications;
 pub mod previews;
 pub mod projects;
 pub mod promotions;

@@ -59,11 +59,18 @@ pub struct BuildCard {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub preview_state: Option<PreviewState>,
+    /// Worst status of the gates run after the build ("" when none ran; see `gate_status`).
+    pub gates: String,
 }
 
 impl BuildCard {
     pub fn short_sha(&self) -> String {
         self.sha.chars().take(8).collect()
+    }
+
+    /// The worst gate status after the build, if the gates ran.
+    pub fn gate_status(&self) -> Option<super::GateStatus> {
+        super::GateStatus::parse(&self.gates)
     }
 
     /// Seconds between start and finish (or now, while running).

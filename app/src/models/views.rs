@@ -26,6 +26,16 @@ pub struct EnvironmentSummary {
     pub updated_at: DateTime<Utc>,
 }
 
+/// An unread notification with the project it belongs to (the dashboard lists all projects').
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct ProjectNotification {
+    pub project_slug: String,
+    pub project_name: String,
+    #[cfg_attr(feature = "ssr", sqlx(flatten))]
+    pub notification: super::NotificationRow,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProjectSummary {
     pub id: Uuid,

@@ -1,10 +1,12 @@
-//! One build: state, commit, timings, actions (cancel, rebuild, preview, share) and its log,
-//! live while the build runs.
-use crate::api::builds::{get_build, CancelBuild, RebuildBuild, SharePreview};
+//! One build: state, commit, timings, actions (cancel, rebuild, preview, share), the preflight
+//! gates run after it, and its log, live while the build runs.
+mod gates;
+
+use crate::api::builds::{get_build, get_build_gates, CancelBuild, RebuildBuild, SharePreview};
 use crate::components::builds::{age, duration, BuildStateBadge};
 use crate::components::logview::LogViewer;
 use crate::components::ui::{nonempty, fmt_time, ErrorPanel, Loading, PageHeader, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD};
-use crate::models::{BuildDetail, LogQuery, PreviewState};
+use crate::models::{AppError, BuildDetail, GateResult, LogQuery, PreviewState};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -15,11 +17,16 @@ pub fn BuildPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").and_then(|s| Uuid::parse_str(&s).ok()).unwrap_or_default();
     let detail = Resource::new(id, get_build);
+    // The gates arrive a moment after the build finishes; their insert sends a build event
+    // (migration 20261125000004), so both reload on the same events.
+    let gate_results = Resource::new(id, get_build_gates);
+    let open: gates::OpenRows = RwSignal::new(Default::default());
     view! {
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
-                match detail.await {
-                    Ok(d) => view! { <Detail d=d on_change=move || detail.refetch() /> }.into_any(),
+                let (d, g) = (detail.await, gate_results.await);
+                match d {
+                    Ok(d) => view! { <Detail d=d gate_results=g open=open on_change=move || { detail.refetch(); gate_results.refetch(); } /> }.into_any(),
                     Err(e) => view! { <ErrorPanel error=e /> }.into_any(),
                 }
             })}
@@ -28,7 +35,7 @@ pub fn BuildPage() -> impl IntoView {
 }
 
 #[component]
-fn Detail(d: BuildDetail, on_change: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
+fn Detail(d: BuildDetail, gate_results: Result<Vec<GateResult>, AppError>, open: gates::OpenRows, on_change: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
     let b = d.build.clone();
     let now = chrono::Utc::now();
     let id = b.id;
@@ -104,6 +111,7 @@ fn Detail(d: BuildDetail, on_change: impl Fn() + Clone + Send + Sync + 'static) 
                 cancel.value().get().and_then(|r| r.err()).or_else(|| rebuild.value().get().and_then(|r| r.err())).map(|e| e.to_string()).unwrap_or_default()
             }}
         </p>
+        <gates::GatesPanel build_id=id gates=gate_results open=open />
         <section>
             <h2 class="mb-2 text-sm font-semibold text-slate-700">"Log"</h2>
             <LogViewer query=Signal::derive(move || query.clone()) live=true />

@@ -1,3 +1,6 @@
+//! The dashboard: unread notifications, counts, and every project with its environments.
+mod notifications;
+
 use crate::api::projects::list_projects;
 use crate::components::ui::{fmt_time, EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, CARD};
 use crate::models::{ProjectSummary, SessionUser, Stage};
@@ -12,6 +15,7 @@ pub fn DashboardPage() -> impl IntoView {
     view! {
         <Title text="Dashboard" />
         <PageHeader title="Dashboard" subtitle=format!("Projects and environments of {tenant}") />
+        <notifications::Notifications />
         <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match projects.await {
