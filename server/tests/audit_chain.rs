@@ -103,6 +103,33 @@ async fn concurrent_writers_of_one_tenant_leave_a_gapless_chain() {
 }
 
 #[tokio::test]
+async fn many_rows_in_one_transaction_and_one_statement_are_chained_in_order() {
+    let app = TestApp::spawn().await;
+    let mut tx = app.owner.begin().await.unwrap();
+    sqlx::query("insert into ops.audit_log (tenant_id, action, details) select $1, 'test.bulk', jsonb_build_object('i', g) from generate_series(1, 300) g")
+        .bind(app.tenant_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    for i in 0..200 {
+        sqlx::query("insert into ops.audit_log (tenant_id, action, details) values ($1, 'test.loop', $2)").bind(app.tenant_id).bind(serde_json::json!({"i": i})).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let report = verify_one(&app.owner, app.tenant_id).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    let rows = chain_ids(&app).await.len();
+    assert_eq!((report.rows_checked as usize, report.head_seq), (rows, rows as i64), "the head moved to the newest row at commit");
+    // A rolled-back transaction leaves neither rows nor a moved head behind.
+    let mut tx = app.owner.begin().await.unwrap();
+    sqlx::query("insert into ops.audit_log (tenant_id, action) values ($1, 'test.rolled_back')").bind(app.tenant_id).execute(&mut *tx).await.unwrap();
+    tx.rollback().await.unwrap();
+    app_insert(&app, "test.after_rollback", 1).await;
+    let report = verify_one(&app.owner, app.tenant_id).await.unwrap();
+    assert!(report.is_intact() && report.head_seq == rows as i64 + 1, "{report:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn an_owner_edit_of_one_row_is_reported_at_that_row() {
     let app = TestApp::spawn().await;
     for n in 0..5 {

@@ -8,6 +8,9 @@ use leptos_meta::Title;
 const HEAD_NOTE: &str = "Write this down elsewhere: an attacker with database-owner access could rebuild the whole chain; \
                          a head hash you noted earlier proves they did not.";
 
+const HEAD_NOTE_BROKEN: &str = "The head as the database records it now; compare it with a head hash noted earlier to see \
+                                 whether the newest records were rewritten too.";
+
 /// Checks the workspace's audit hash chain on demand and shows the head hash and, if the
 /// chain is broken, its first broken link.
 #[component]
@@ -82,7 +85,7 @@ fn ChainResult(report: ChainReport) -> impl IntoView {
                 <code class="mt-1 block select-all break-all rounded bg-slate-50 px-2 py-1.5 font-mono text-sm text-slate-900 ring-1 ring-slate-200" title="Click to select" data-testid="head-hash">
                     {report.head_hash.clone()}
                 </code>
-                <p class="mt-1.5 text-xs text-slate-500">{HEAD_NOTE}</p>
+                <p class="mt-1.5 text-xs text-slate-500">{if intact { HEAD_NOTE } else { HEAD_NOTE_BROKEN }}</p>
             </div>
             {report.first_break.map(|b| view! { <BreakDetails b /> })}
         </div>
