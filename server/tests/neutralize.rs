@@ -273,6 +273,13 @@ async fn only_admins_change_rules_every_change_is_audited_and_bad_input_is_refus
     assert_eq!(status, 409, "names are unique per project");
 
     let added = body["id"].as_str().unwrap().to_string();
+    let edit = [("id", added.as_str()), ("rule[name]", "Custom tokens"), ("rule[kind]", "column_pattern"), ("rule[column_pattern]", "^custom_token$"), ("rule[description]", "Ours.")];
+    let (status, _) = call(&app, &dev, "neutralize-rule-edit", &edit).await;
+    assert_eq!(status, 403);
+    let (status, body) = call(&app, &admin, "neutralize-rule-edit", &edit).await;
+    assert_eq!((status, body["column_pattern"].as_str(), body["description"].as_str()), (200, Some("^custom_token$"), Some("Ours.")), "{body}");
+    let details: serde_json::Value = sqlx::query_scalar("select details from ops.audit_log where action = 'neutralize.rule_changed' order by id desc limit 1").fetch_one(&app.owner).await.unwrap();
+    assert_eq!((details["before"]["column_pattern"].as_str(), details["after"]["column_pattern"].as_str()), (Some("^custom_.*_token$"), Some("^custom_token$")));
     let (status, body) = call(&app, &admin, "neutralize-rule-delete", &[("id", &cron)]).await;
     assert_eq!(status, 409, "built-in rules are disabled, not deleted: {body}");
     let (status, _) = call(&app, &dev, "neutralize-rule-delete", &[("id", &added)]).await;
@@ -280,6 +287,6 @@ async fn only_admins_change_rules_every_change_is_audited_and_bad_input_is_refus
     let (status, body) = call(&app, &admin, "neutralize-rule-delete", &[("id", &added)]).await;
     assert_eq!(status, 200, "{body}");
     let actions: Vec<String> = app.audit_actions().await.into_iter().map(|(a, _, _)| a).filter(|a| a.starts_with("neutralize.")).collect();
-    assert_eq!(actions, ["neutralize.rule_changed", "neutralize.rule_added", "neutralize.rule_deleted"]);
+    assert_eq!(actions, ["neutralize.rule_changed", "neutralize.rule_added", "neutralize.rule_changed", "neutralize.rule_deleted"]);
     app.stop().await;
 }

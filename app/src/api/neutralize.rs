@@ -36,7 +36,8 @@ mod ssr {
                 let Some(d) = e.as_database_error().filter(|d| d.code().as_deref() == Some("2201B")) else {
                     return Err(AppError::internal(e));
                 };
-                return Err(AppError::Invalid(format!("Column pattern: not a valid regular expression ({}).", d.message())));
+                let why = d.message().trim_start_matches("invalid regular expression: ");
+                return Err(AppError::Invalid(format!("Column pattern: not a valid regular expression ({why}).")));
             }
         }
         Ok(rule)
