@@ -25,7 +25,7 @@ pub fn GatesPanel(build_id: Uuid, gates: Result<Vec<GateResult>, AppError>, open
         })
         .collect::<Vec<_>>()
         .join(" · ");
-    let worst = (!gates.is_empty()).then(|| overall(&gates).as_str()).unwrap_or("none");
+    let worst = if gates.is_empty() { "none" } else { overall(&gates).as_str() };
     let empty = gates.is_empty();
     view! {
         <section class="mb-4" data-testid="gates-panel" data-overall=worst>
