@@ -267,3 +267,72 @@ async fn builds_move_one_stage_at_a_time_unless_the_policy_allows_skipping_stagi
     assert_eq!(status, 403, "testers do not request promotions");
     app.stop().await;
 }
+
+/// Every value of every text-like column of the database, as one string.
+async fn all_text(url: &str) -> String {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let cols: Vec<(String, String, String)> = sqlx::query_as(
+        "select table_schema::text, table_name::text, column_name::text from information_schema.columns
+          where table_schema not in ('pg_catalog', 'information_schema') and data_type in ('text', 'character varying', 'jsonb', 'json')",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut all = String::new();
+    for (s, t, c) in cols {
+        let q = format!("select coalesce(string_agg({c}::text, ' '), '') from {s}.{t}", c = format!("\"{c}\""), s = format!("\"{s}\""), t = format!("\"{t}\""));
+        let v: String = sqlx::query_scalar(sqlx::AssertSqlSafe(q)).fetch_one(&pool).await.unwrap();
+        all.push_str(&v);
+        all.push(' ');
+    }
+    pool.close().await;
+    all
+}
+
+#[tokio::test]
+async fn promoting_to_staging_can_refresh_its_data_from_production_neutralized() {
+    let app = TestApp::spawn().await;
+    let (repo, _, _) = pipeline(&app, &[]).await;
+    let prod_url = common::fresh_database().await;
+    odooops::neutralize::sample::load_sample(&prod_url).await.unwrap();
+    let old_staging_url = common::fresh_database().await;
+    let name = |u: &str| u.rsplit('/').next().unwrap().to_string();
+    let (prod_db, old_staging_db) = (name(&prod_url), name(&old_staging_url));
+    for (env, db) in [("production", &prod_db), ("staging", &old_staging_db)] {
+        sqlx::query("update ops.environments set database_name = $2 where project_id = $1 and name = $3").bind(app.project_id).bind(db).bind(env).execute(&app.owner).await.unwrap();
+    }
+    build_on(&app, &repo, "dev", &[("version.txt", "v3 dev\n")], "Work in progress").await;
+    let dev_env = env_id(&app, "development").await;
+    wait_until(&app, "select build_id is not null from ops.environments where id = $1", dev_env, WAIT, "development to follow its branch").await;
+
+    let (dev, _, _) = app.logged_in(Role::Developer).await;
+    let staging = env_id(&app, "staging").await;
+    let (status, body) = call(&app, &dev, "promotion-request", &[("source_env", &dev_env.to_string()), ("target_env", &staging.to_string()), ("note", ""), ("refresh_data", "true")]).await;
+    assert_eq!(status, 200, "{body}");
+    let id = id_of(&body);
+    wait_state(&app, id, &["awaiting_approval"]).await;
+    let (pm, _, _) = app.logged_in(Role::Pm).await;
+    call(&app, &pm, "promotion-approve", &[("id", &id.to_string())]).await;
+    assert_eq!(wait_state(&app, id, &["promoted", "failed"]).await, "promoted");
+
+    let new_db: String = sqlx::query_scalar("select database_name from ops.environments where id = $1").bind(staging).fetch_one(&app.owner).await.unwrap();
+    assert!(new_db.starts_with(&format!("{old_staging_db}_r")), "{new_db}");
+    let copied = all_text(&common::with_db(&common::cluster_url(), &new_db)).await;
+    assert!(copied.contains("ir_mail_server") || !copied.is_empty(), "the copy holds the data");
+    for secret in odooops::neutralize::sample::SAMPLE_SECRETS {
+        assert!(!copied.contains(secret), "{secret} survived the neutralization");
+    }
+    // Production is untouched: the secrets that sit in its text columns are all still there.
+    let original = all_text(&prod_url).await;
+    let visible = odooops::neutralize::sample::SAMPLE_SECRETS.iter().filter(|s| original.contains(*s)).count();
+    assert!(visible * 2 >= odooops::neutralize::sample::SAMPLE_SECRETS.len(), "only {visible} secrets found in production's text columns");
+    let gone: bool = sqlx::query_scalar("select not exists (select 1 from pg_database where datname = $1)").bind(&old_staging_db).fetch_one(&app.owner).await.unwrap();
+    assert!(gone, "the previous staging database is dropped after the switch");
+    let run: (String, serde_json::Value) = sqlx::query_as("select status, report from ops.neutralize_runs where promotion_id = $1").bind(id).fetch_one(&app.owner).await.unwrap();
+    assert_eq!(run.0, "succeeded");
+    assert!(run.1["rows_changed"].as_i64().unwrap() > 0, "{}", run.1);
+    let actions: Vec<String> = app.audit_actions().await.into_iter().map(|a| a.0).collect();
+    assert!(actions.iter().any(|x| x == "neutralize.run") && actions.iter().any(|x| x == "promotion.data_refreshed"), "{actions:?}");
+    let _ = odooops::neutralize::copy::drop_database(&common::cluster_url(), &new_db).await;
+    app.stop().await;
+}

@@ -115,7 +115,10 @@ pub async fn get_promotions(slug: String) -> Result<PromotionsOverview, AppError
                 Some(b) => repo::build_brief(&mut tx, b).await.map_err(db)?,
                 None => None,
             };
-            let promote_to = e.stage.next().and_then(|st| envs.iter().find(|t| t.stage == st)).map(|t| (t.stage, t.name.clone(), t.id));
+            let promote_to = e.stage.next().and_then(|st| envs.iter().find(|t| t.stage == st))
+                // Nothing to promote when the next stage already runs this build.
+                .filter(|t| t.build_id != e.build_id)
+                .map(|t| (t.stage, t.name.clone(), t.id));
             pipeline.push(PipelineColumn {
                 env_id: e.id,
                 name: e.name.clone(),

@@ -25,6 +25,15 @@ pub async fn run(ctx: &PromotionContext, claims: &DbClaims, id: Uuid, worker: &s
     let sink = LogSink::start(ctx.db.clone(), claims.clone(), Some(job.id), Some(env.id));
     let log = sink.writer();
     log.info("deploy", format!("promotion #{}: {what} build #{} to {}", row.number, row.build_number, env.name)).await;
+    if row.refresh_data {
+        if let Err(e) = super::refresh::run(ctx, claims, id, &row, &env, &log).await {
+            let why = format!("{e:#}");
+            let result = fail(ctx, claims, id, &row, &env, worker, &format!("refreshing staging's data failed: {why}"), &log).await;
+            drop(log);
+            sink.close().await;
+            return result;
+        }
+    }
     let started = ctx.instances.start(claims, env.id, &env.name, env.stage, &job, &log).await;
     let result = match started {
         Ok(started) => succeed(ctx, claims, id, &row, &env, worker, started, &log).await,

@@ -4,6 +4,7 @@
 pub mod deploy;
 pub mod instances;
 pub mod preflight;
+pub mod refresh;
 
 use crate::logs::hub::{Hub, Notice};
 use app::db::{self, Db, DbClaims};

@@ -41,7 +41,7 @@ pub fn cluster_url() -> String {
     )
 }
 
-fn with_db(url: &str, db: &str) -> String {
+pub fn with_db(url: &str, db: &str) -> String {
     let (base, _) = url.rsplit_once('/').expect("a database URL has a path");
     format!("{base}/{db}")
 }
