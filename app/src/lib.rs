@@ -67,6 +67,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("projects/:slug/builds") view=pages::builds::BuildGridPage ssr=ssr.clone() />
                     <Route path=path!("projects/:slug/branches/:branch") view=pages::branch::BranchPage ssr=ssr.clone() />
                     <Route path=path!("projects/:slug/webhooks") view=pages::webhooks::WebhooksPage ssr=ssr.clone() />
+                    <Route path=path!("projects/:slug/promotions") view=pages::promotions::PromotionsPage ssr=ssr.clone() />
                     <Route path=path!("projects/:slug/mail") view=pages::mail::MailOverviewPage ssr=ssr.clone() />
                     <Route path=path!("projects/:slug/mail/:env") view=pages::mail::InboxPage ssr=ssr.clone() />
                     <Route path=path!("projects/:slug/neutralization") view=pages::neutralize::NeutralizationPage ssr=ssr.clone() />
