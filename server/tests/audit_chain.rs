@@ -4,7 +4,7 @@
 mod common;
 
 use app::db::audit::{insert, AuditEntry};
-use app::db::audit_chain::{link_hash, NO_TENANT_CHAIN};
+use app::db::audit_chain::{link_hash, NO_TENANT_CHAIN, PAGE_QUERY};
 use app::db::DbClaims;
 use app::models::Role;
 use common::TestApp;
@@ -130,6 +130,26 @@ async fn many_rows_in_one_transaction_and_one_statement_are_chained_in_order() {
 }
 
 #[tokio::test]
+async fn the_request_roles_walk_reads_pages_through_the_chain_index() {
+    let app = TestApp::spawn().await;
+    let claims = DbClaims { sub: Uuid::new_v4(), tenant_id: app.tenant_id, role: Role::Admin };
+    let mut tx = app.services_db().tenant_tx(&claims).await.unwrap();
+    // Without it a table this small is read whole whatever the indexes.
+    sqlx::query("set local enable_seqscan = off").execute(&mut *tx).await.unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("explain {PAGE_QUERY}")))
+        .bind(app.tenant_id)
+        .bind(0_i64)
+        .bind(i64::MAX)
+        .bind(2000_i64)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("audit_log_chain_key_seq_idx") && !plan.contains("Sort"), "under RLS the page query must use the index:\n{plan}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn an_owner_edit_of_one_row_is_reported_at_that_row() {
     let app = TestApp::spawn().await;
     for n in 0..5 {
@@ -196,7 +216,7 @@ async fn the_canonical_text_and_hash_of_a_row_are_stable() {
     // A fixed row value pins the format: changing it would orphan every stored hash.
     let fixed = "select ops.audit_canonical(row(7, '11111111-2222-3333-4444-555555555555', null, 'a@example.com', 'member.added',
                    'b@example.com', '{\"role\": \"pm\", \"q\": \"\\\"x\\\"\"}', 'req-1', '10.0.0.1',
-                   '2026-01-02 03:04:05.123456+00', 3, null, null)::ops.audit_log)";
+                   '2026-01-02 03:04:05.123456+00', 3, null, null, null)::ops.audit_log)";
     let mut conn = app.owner.acquire().await.unwrap();
     let utc: String = sqlx::query_scalar(fixed).fetch_one(&mut *conn).await.unwrap();
     sqlx::query("set timezone = 'Asia/Tokyo'").execute(&mut *conn).await.unwrap();

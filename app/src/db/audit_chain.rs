@@ -57,6 +57,15 @@ pub struct ChainRow {
     pub canonical: String,
 }
 
+/// One keyset page of a chain: $1 chain key, rows with $2 < seq <= $3, at most $4. `chain_key` is a
+/// plain column so that the index serves the request role too (RLS only lets leakproof
+/// conditions use an index).
+pub const PAGE_QUERY: &str = "select id, seq, prev_hash, hash, created_at, action, ops.audit_canonical(a) as canonical
+   from ops.audit_log a
+  where chain_key = $1 and seq > $2 and seq <= $3
+  order by seq
+  limit $4";
+
 /// Walks chain `chain_key` (a tenant id, or [`NO_TENANT_CHAIN`]) up to `head` and reports the
 /// first broken link. Rows newer than `head` (committed after it was read) are left out, so
 /// the walk is consistent under READ COMMITTED. The caller reads `head` first, in the same
@@ -66,20 +75,13 @@ pub async fn verify(conn: &mut PgConnection, chain_key: Uuid, head: Option<Chain
     let mut walk = Walk::new();
     let mut after = 0_i64;
     loop {
-        let page = sqlx::query_as::<_, ChainRow>(
-            "select id, seq, prev_hash, hash, created_at, action, ops.audit_canonical(a) as canonical
-               from ops.audit_log a
-              where coalesce(tenant_id, '00000000-0000-0000-0000-000000000000'::uuid) = $1
-                and seq > $2 and seq <= $3
-              order by seq
-              limit $4",
-        )
-        .bind(chain_key)
-        .bind(after)
-        .bind(upto)
-        .bind(PAGE_SIZE)
-        .fetch_all(&mut *conn)
-        .await?;
+        let page = sqlx::query_as::<_, ChainRow>(PAGE_QUERY)
+            .bind(chain_key)
+            .bind(after)
+            .bind(upto)
+            .bind(PAGE_SIZE)
+            .fetch_all(&mut *conn)
+            .await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         let full = page.len() as i64 == PAGE_SIZE;
