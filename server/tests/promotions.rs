@@ -336,3 +336,31 @@ async fn promoting_to_staging_can_refresh_its_data_from_production_neutralized()
     let _ = odooops::neutralize::copy::drop_database(&common::cluster_url(), &new_db).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn admins_set_the_approvals_and_gate_thresholds_with_clear_errors() {
+    let app = TestApp::spawn().await;
+    let form = |approvals: &'static str, warn: &'static str, fail: &'static str, ports: &'static str| {
+        vec![("slug", "erp"), ("required_approvals", approvals), ("allowed_extensions", "pg_trgm, unaccent"), ("objects_warn", warn), ("objects_fail", fail), ("cron_max_seconds", "600"), ("smtp_allowed_ports", ports)]
+    };
+    let (dev, _, _) = app.logged_in(Role::Developer).await;
+    let (status, _) = call(&app, &dev, "promotion-policy", &form("2", "100", "200", "587")).await;
+    assert_eq!(status, 403);
+    let (admin, _, _) = app.logged_in(Role::Admin).await;
+    for (bad, why) in [(form("9", "100", "200", "587"), "between 1 and 5"), (form("2", "300", "200", "587"), "warn"), (form("2", "100", "200", "smtp"), "not a port")] {
+        let (status, body) = call(&app, &admin, "promotion-policy", &bad).await;
+        assert_eq!(status, 422, "{body}");
+        assert!(body.to_string().to_lowercase().contains(why), "{why}: {body}");
+    }
+    let (status, body) = call(&app, &admin, "promotion-policy", &form("2", "100", "200", "587, 2525")).await;
+    assert_eq!(status, 200, "{body}");
+    let (approvals, gates): (i32, serde_json::Value) = sqlx::query_as("select required_approvals, gate_settings from ops.projects where id = $1").bind(app.project_id).fetch_one(&app.owner).await.unwrap();
+    assert_eq!(approvals, 2);
+    assert_eq!(gates["objects_fail"], 200);
+    assert_eq!(gates["smtp_allowed_ports"], serde_json::json!([587, 2525]));
+    assert_eq!(gates["allowed_extensions"], serde_json::json!(["pg_trgm", "unaccent"]));
+    let changed: serde_json::Value = sqlx::query_scalar("select details from ops.audit_log where action = 'promotion.policy_changed'").fetch_one(&app.owner).await.unwrap();
+    assert_eq!(changed["before"]["required_approvals"], 1);
+    assert_eq!(changed["after"]["required_approvals"], 2);
+    app.stop().await;
+}

@@ -101,8 +101,9 @@ pub async fn get_promotions(slug: String) -> Result<PromotionsOverview, AppError
         let s = require(Capability::ViewPromotions).await?;
         let mut tx = s.tx().await?;
         let p = crate::db::projects::find_by_slug(&mut tx, &slug).await.map_err(db)?.ok_or_else(|| not_found(&format!("project “{slug}”")))?;
-        let (required_approvals, allow_dev_to_production): (i32, bool) =
-            sqlx::query_as("select required_approvals, allow_dev_to_production from ops.projects where id = $1").bind(p.id).fetch_one(&mut *tx).await.map_err(db)?;
+        let (required_approvals, allow_dev_to_production, gates): (i32, bool, serde_json::Value) =
+            sqlx::query_as("select required_approvals, allow_dev_to_production, gate_settings from ops.projects where id = $1").bind(p.id).fetch_one(&mut *tx).await.map_err(db)?;
+        let gates = serde_json::from_value(gates).unwrap_or_default();
         let envs = repo::environments(&mut tx, p.id).await.map_err(db)?;
         let open = repo::list(&mut tx, p.id, true, 50).await.map_err(db)?;
         let mut pipeline = Vec::new();
@@ -146,7 +147,7 @@ pub async fn get_promotions(slug: String) -> Result<PromotionsOverview, AppError
             project_id: p.id,
             project_slug: p.slug,
             project_name: p.name,
-            policy: PromotionPolicy { required_approvals, allow_dev_to_production },
+            policy: PromotionPolicy { required_approvals, allow_dev_to_production, gates, can_manage: role.allows(Capability::ManagePromotionSettings) },
             pipeline,
             pending,
             history,
@@ -414,6 +415,71 @@ pub async fn dismiss_notification(id: i64) -> Result<(), AppError> {
         let s = require(Capability::ViewPromotions).await?;
         let mut tx = s.tx().await?;
         repo::dismiss_notification(&mut tx, id).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    })
+    .await
+}
+
+/// A project's promotion policy and gate thresholds (admins). Lists are comma-separated.
+#[server(prefix = "/api", endpoint = "promotion-policy")]
+#[allow(clippy::too_many_arguments)]
+pub async fn update_promotion_policy(
+    slug: String,
+    required_approvals: i32,
+    allow_dev_to_production: Option<String>,
+    allowed_extensions: String,
+    objects_warn: i64,
+    objects_fail: i64,
+    cron_max_seconds: i64,
+    smtp_allowed_ports: String,
+) -> Result<(), AppError> {
+    crate::api::guard(async move {
+        use crate::models::GateSettings;
+        use ssr::*;
+        let s = require(Capability::ManagePromotionSettings).await?;
+        if !(1..=5).contains(&required_approvals) {
+            return Err(AppError::Invalid("approvals needed: between 1 and 5".into()));
+        }
+        let mut ports = Vec::new();
+        for p in smtp_allowed_ports.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            ports.push(p.parse::<i32>().map_err(|_| AppError::Invalid(format!("“{p}” is not a port number")))?);
+        }
+        let mut tx = s.tx().await?;
+        let p = crate::db::projects::find_by_slug(&mut tx, &slug).await.map_err(db)?.ok_or_else(|| not_found(&format!("project “{slug}”")))?;
+        let before: (i32, bool, serde_json::Value) = sqlx::query_as("select required_approvals, allow_dev_to_production, gate_settings from ops.projects where id = $1")
+            .bind(p.id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        let old: GateSettings = serde_json::from_value(before.2.clone()).unwrap_or_default();
+        let gates = GateSettings {
+            allowed_extensions: allowed_extensions.split(',').map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect(),
+            objects_warn,
+            objects_fail,
+            cron_max_seconds,
+            cron_window_hours: old.cron_window_hours,
+            smtp_allowed_ports: ports,
+        };
+        gates.validate().map_err(AppError::Invalid)?;
+        let allow = allow_dev_to_production.is_some_and(|v| v == "on" || v == "true");
+        let after = serde_json::to_value(&gates).map_err(AppError::internal)?;
+        sqlx::query("update ops.projects set required_approvals = $2, allow_dev_to_production = $3, gate_settings = $4 where id = $1")
+            .bind(p.id)
+            .bind(required_approvals)
+            .bind(allow)
+            .bind(&after)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        s.audit(
+            &mut tx,
+            "promotion.policy_changed",
+            &p.slug,
+            serde_json::json!({"before": {"required_approvals": before.0, "allow_dev_to_production": before.1, "gates": before.2},
+                               "after": {"required_approvals": required_approvals, "allow_dev_to_production": allow, "gates": after}}),
+        )
+        .await?;
         tx.commit().await.map_err(db)?;
         Ok(())
     })

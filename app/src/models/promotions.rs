@@ -198,6 +198,9 @@ pub struct NotificationRow {
 pub struct PromotionPolicy {
     pub required_approvals: i32,
     pub allow_dev_to_production: bool,
+    pub gates: super::GateSettings,
+    /// Whether the viewer may change it (admins).
+    pub can_manage: bool,
 }
 
 /// Everything the promotions page shows.

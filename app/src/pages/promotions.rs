@@ -2,6 +2,7 @@
 //! approval, and the history of promotions and rollbacks. Updates live.
 use crate::api::promotions::{
     get_promotions, ApprovePromotion, CancelPromotion, DismissNotification, OverrideGates, RejectPromotion, RequestPromotion, RollbackEnvironment,
+    UpdatePromotionPolicy,
 };
 use crate::components::builds::use_build_events;
 use crate::components::promotions::{gate_class, PendingCard, PromotionStateBadge};
@@ -21,6 +22,7 @@ struct Actions {
     override_gates: ServerAction<OverrideGates>,
     rollback: ServerAction<RollbackEnvironment>,
     dismiss: ServerAction<DismissNotification>,
+    policy: ServerAction<UpdatePromotionPolicy>,
 }
 
 #[component]
@@ -36,6 +38,7 @@ pub fn PromotionsPage() -> impl IntoView {
         override_gates: ServerAction::new(),
         rollback: ServerAction::new(),
         dismiss: ServerAction::new(),
+        policy: ServerAction::new(),
     };
     let flash = RwSignal::new(None::<Result<String, String>>);
     let report = move |r: Option<Result<String, AppError>>| {
@@ -51,6 +54,7 @@ pub fn PromotionsPage() -> impl IntoView {
     Effect::new(move |_| report(a.override_gates.value().get().map(|r| r.map(|_| "Gates overridden; the request now waits for approval.".to_string()))));
     Effect::new(move |_| report(a.rollback.value().get().map(|r| r.map(|_| "Rollback started.".to_string()))));
     Effect::new(move |_| report(a.dismiss.value().get().map(|r| r.map(|_| "Dismissed.".to_string()))));
+    Effect::new(move |_| report(a.policy.value().get().map(|r| r.map(|_| "Policy saved.".to_string()))));
     view! {
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
@@ -76,6 +80,8 @@ fn Overview(o: PromotionsOverview, a: Actions, flash: RwSignal<Option<Result<Str
     let pending_empty = o.pending.is_empty();
     let history_empty = o.history.is_empty();
     let (can_request, can_rollback) = (o.can_request, o.can_rollback);
+    let policy = o.policy.clone();
+    let policy_slug = slug.clone();
     view! {
         <Title text=format!("Promotions · {}", o.project_name) />
         <PageHeader title=format!("{} promotions", o.project_name) subtitle=subtitle>
@@ -116,6 +122,7 @@ fn Overview(o: PromotionsOverview, a: Actions, flash: RwSignal<Option<Result<Str
                 }).collect_view()}
             </div>
         </section>
+        <PolicyPanel slug=policy_slug p=policy action=a.policy />
         <section>
             <h2 class="mb-2 text-xs font-semibold uppercase tracking-wider text-slate-500">"History"</h2>
             {history_empty.then(|| view! { <EmptyState title="No promotions yet" hint="Finished promotions and rollbacks appear here, newest first, with who did what." /> })}
@@ -226,5 +233,43 @@ fn Column(c: PipelineColumn, a: Actions, can_request: bool, can_rollback: bool) 
                 <button class=BUTTON type="submit" data-testid="confirm-rollback">{format!("Roll back to {}", prev_label.clone())}</button>
             </form>
         </div>
+    }
+}
+
+/// Approvals needed and gate thresholds: editable by admins, readable by everyone.
+#[component]
+fn PolicyPanel(slug: String, p: crate::models::PromotionPolicy, action: ServerAction<UpdatePromotionPolicy>) -> impl IntoView {
+    use crate::components::ui::LABEL;
+    let g = p.gates.clone();
+    let join = |v: Vec<String>| v.join(", ");
+    view! {
+        <details class=format!("{CARD} mb-6 p-3 text-sm") data-testid="policy">
+            <summary class="cursor-pointer font-medium text-slate-700">
+                {format!("Policy and gate thresholds: {} approval(s); objects warn {} / fail {}; cron limit {} s; mail ports {}",
+                    p.required_approvals, g.objects_warn, g.objects_fail, g.cron_max_seconds,
+                    g.smtp_allowed_ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "))}
+            </summary>
+            <ActionForm action=action attr:class="mt-3 grid gap-3 md:grid-cols-3">
+                <input type="hidden" name="slug" value=slug />
+                <label><span class=LABEL>"Approvals needed (1–5)"</span>
+                    <input class=INPUT type="number" min="1" max="5" name="required_approvals" value=p.required_approvals.to_string() disabled=!p.can_manage data-testid="policy-approvals" /></label>
+                <label><span class=LABEL>"Object count: warn at"</span>
+                    <input class=INPUT type="number" min="1" name="objects_warn" value=g.objects_warn.to_string() disabled=!p.can_manage /></label>
+                <label><span class=LABEL>"Object count: fail at"</span>
+                    <input class=INPUT type="number" min="1" name="objects_fail" value=g.objects_fail.to_string() disabled=!p.can_manage /></label>
+                <label><span class=LABEL>"Cron runtime limit (seconds)"</span>
+                    <input class=INPUT type="number" min="1" name="cron_max_seconds" value=g.cron_max_seconds.to_string() disabled=!p.can_manage /></label>
+                <label><span class=LABEL>"Allowed outgoing mail ports"</span>
+                    <input class=INPUT name="smtp_allowed_ports" value=join(g.smtp_allowed_ports.iter().map(|p| p.to_string()).collect()) disabled=!p.can_manage /></label>
+                <label class="flex items-end gap-2 pb-1.5 text-xs text-slate-700">
+                    <input type="checkbox" name="allow_dev_to_production" checked=p.allow_dev_to_production disabled=!p.can_manage />
+                    "Development may go straight to production"</label>
+                <label class="md:col-span-3"><span class=LABEL>"Allowed PostgreSQL extensions (comma-separated)"</span>
+                    <input class=INPUT name="allowed_extensions" value=join(g.allowed_extensions.clone()) disabled=!p.can_manage /></label>
+                <div class="md:col-span-3" style=(!p.can_manage).then_some("display:none")>
+                    <button class=BUTTON type="submit" data-testid="policy-save">"Save policy"</button>
+                </div>
+            </ActionForm>
+        </details>
     }
 }

@@ -51,6 +51,21 @@ pub async fn gate_settings(conn: &mut sqlx::PgConnection, project_id: Uuid) -> R
     Ok(v.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
 }
 
+impl PromotionContext {
+    /// The thresholds a run uses: the project's, plus the console's own mail catcher port,
+    /// where neutralization points a copy's outgoing mail servers (it is not an outside relay).
+    pub async fn gate_settings(&self, conn: &mut sqlx::PgConnection, project_id: Uuid) -> Result<GateSettings, sqlx::Error> {
+        let mut s = gate_settings(conn, project_id).await?;
+        if let Some(addr) = self.smtp {
+            let port = i32::from(addr.port());
+            if !s.smtp_allowed_ports.contains(&port) {
+                s.smtp_allowed_ports.push(port);
+            }
+        }
+        Ok(s)
+    }
+}
+
 /// After a good build: the gates against its files and its environment's database (shown
 /// on the build card), and a development environment moves to it.
 pub async fn after_build(ctx: &PromotionContext, claims: &DbClaims, job: &app::db::builds::BuildJob, workspace: &std::path::Path) -> anyhow::Result<()> {
@@ -59,7 +74,7 @@ pub async fn after_build(ctx: &PromotionContext, claims: &DbClaims, job: &app::d
         Some(e) => db::promotions::environment(&mut tx, e).await?,
         None => None,
     };
-    let settings = gate_settings(&mut tx, job.project_id).await?;
+    let settings = ctx.gate_settings(&mut tx, job.project_id).await?;
     tx.commit().await?;
     let url = ctx.env_db_url(env.as_ref().and_then(|e| e.database_name.as_deref()));
     let report = crate::gates::run_all(&crate::gates::GateInput { workspace: Some(workspace), database_url: url.as_deref(), settings: &settings }).await;

@@ -1,7 +1,7 @@
 //! Preflight: the six gates against the build's files and the target's database, and the
 //! commits the promotion would bring. A failing gate blocks the request (an admin may
 //! override it with a reason); otherwise it waits for approvals.
-use super::{audit, gate_settings, PromotionContext};
+use super::{audit, PromotionContext};
 use crate::gates::{self, GateInput};
 use crate::logs::sink::LogSink;
 use crate::runner::git;
@@ -26,7 +26,7 @@ pub async fn run(ctx: &PromotionContext, claims: &DbClaims, id: Uuid) -> Result<
             .await?,
         None => None,
     };
-    let settings = gate_settings(&mut tx, job.project_id).await?;
+    let settings = ctx.gate_settings(&mut tx, job.project_id).await?;
     let db_url = ctx.env_db_url(target.database_name.as_deref());
     let msg = format!(
         "running the gates for build #{} against {}{}",
