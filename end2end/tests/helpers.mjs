@@ -33,7 +33,8 @@ export async function newPage(browser) {
 
 /** Waits until the WASM bundle has hydrated the page (forms then submit through fetch). */
 export async function hydrated(page) {
-  await page.waitForFunction(() => document.body?.dataset.hydrated === 'true', null, { timeout: 15000 });
+  // 30 s: the first pages load while the demo's builds keep both cores busy.
+  await page.waitForFunction(() => document.body?.dataset.hydrated === 'true', null, { timeout: 30000 });
   // Pages with a live tail keep a connection open, so "network idle" may never come.
   await page.waitForLoadState('networkidle', { timeout: 3000 }).catch(() => {});
 }
