@@ -149,7 +149,11 @@ fn rule(name: &str, kind: RuleKind, table: &str, set: &str, pattern: &str) -> Ne
 #[tokio::test]
 async fn missing_tables_and_columns_skip_their_rule_and_unique_columns_are_kept() {
     let url = sample_db().await;
-    sqlx::raw_sql("create table app_tokens (id int primary key, api_key text not null unique); insert into app_tokens values (1, 'k1'), (2, 'k2')")
+    // The database's owner could shadow a function the rules call; the engine never calls theirs.
+    sqlx::raw_sql(
+        "create table app_tokens (id int primary key, api_key text not null unique); insert into app_tokens values (1, 'k1'), (2, 'k2');
+         create function public.lower(varchar) returns text language plpgsql as $$ begin raise exception 'shadowed lower() called'; end $$;",
+    )
         .execute(&mut connect(&url).await)
         .await
         .unwrap();
@@ -159,6 +163,7 @@ async fn missing_tables_and_columns_skip_their_rule_and_unique_columns_are_kept(
         rule("No such table", RuleKind::Update, "sale_order_ghost", "active = false", ""),
         rule("No such column", RuleKind::Update, "ir_cron", "ghost_column = 1", ""),
         rule("Unique tokens", RuleKind::ColumnPattern, "app_tokens", "", "api_key$"),
+        rule("Lower-case names", RuleKind::Update, "res_partner", "name = lower(name)", ""),
         off,
     ];
     let report = neutralize(&url, &rules, &catcher()).await.unwrap();
@@ -170,6 +175,8 @@ async fn missing_tables_and_columns_skip_their_rule_and_unique_columns_are_kept(
     assert!(by_name("No such column").detail.contains("ghost_column"), "{}", by_name("No such column").detail);
     assert!(by_name("Unique tokens").detail.contains("kept app_tokens.api_key (not null and unique)"), "{}", by_name("Unique tokens").detail);
     assert!(report.rules.iter().all(|r| r.name != "Disabled one"), "disabled rules do not run");
+    assert_eq!(by_name("Lower-case names").rows, 4, "{:?}", by_name("Lower-case names"));
+    assert_eq!(scalar::<String>(&url, "select name from res_partner where id = 1").await, "acme industries");
     assert_eq!(scalar::<i64>(&url, "select count(*) from res_partner").await, 4);
     assert_eq!(scalar::<i64>(&url, "select count(*) from ir_cron where active").await, 5, "the skipped rule changed nothing");
 }

@@ -4,7 +4,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use app::models::sqlcheck::quote_ident;
 use sqlx::{Connection, PgConnection};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -90,7 +90,7 @@ fn tools_for(major: u32) -> Result<PathBuf> {
         return Ok(bin);
     }
     std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(PathBuf::from).find(has))
+        .and_then(|p| std::env::split_paths(&p).find(has))
         .ok_or_else(|| anyhow!("pg_dump and pg_restore for PostgreSQL {major} not found: install the Debian package postgresql-client-{major}"))
 }
 
@@ -123,7 +123,7 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn tool(bin: &PathBuf, name: &str, password: &Option<String>) -> Command {
+fn tool(bin: &Path, name: &str, password: &Option<String>) -> Command {
     let mut cmd = Command::new(bin.join(name));
     cmd.env_remove("PGPASSWORD").kill_on_drop(true).stderr(Stdio::piped());
     if let Some(pw) = password {
@@ -178,7 +178,7 @@ pub async fn copy_database(admin_url: &str, source_db: &str, target_db: &str, pr
     }
 }
 
-async fn stream(admin_url: &str, bin: &PathBuf, source_db: &str, target_db: &str, progress: &impl Fn(CopyProgress)) -> Result<CopyStats> {
+async fn stream(admin_url: &str, bin: &Path, source_db: &str, target_db: &str, progress: &impl Fn(CopyProgress)) -> Result<CopyStats> {
     let clock = Instant::now();
     let (source_url, password) = tool_target(admin_url, source_db)?;
     let (target_url, _) = tool_target(admin_url, target_db)?;

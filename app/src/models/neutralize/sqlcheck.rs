@@ -338,16 +338,30 @@ pub fn condition(where_sql: &str) -> Result<(), String> {
     check(&toks)
 }
 
-/// `sql` with each placeholder replaced by its literal from `values` (name, SQL literal).
+/// Functions written with SQL-standard syntax (`position(a in b)`) or that are expressions
+/// rather than functions (`coalesce`): the grammar already resolves them in `pg_catalog`.
+const SYNTAX_FUNCTIONS: &[&str] = &["coalesce", "greatest", "least", "nullif", "position", "substring", "trim"];
+
+/// `sql` with each placeholder replaced by its literal from `values` (name, SQL literal), and
+/// each allowed function qualified with `pg_catalog.`, so that a function of the same name
+/// in the scrubbed database (which its owner controls) is never called instead.
 pub fn render(sql: &str, values: &[(&str, String)]) -> Result<String, String> {
     let toks = tokenize(sql)?;
-    let mut out = String::with_capacity(sql.len());
+    let mut out = String::with_capacity(sql.len() + 32);
     let mut at = 0;
-    for t in toks.iter().filter(|t| t.kind == Kind::Placeholder) {
-        let lit = values.iter().find(|(n, _)| *n == t.text).map(|(_, v)| v).ok_or_else(|| format!("no value for {{{{{}}}}}", t.text))?;
-        out.push_str(&sql[at..t.start]);
-        out.push_str(lit);
-        at = t.end;
+    for (n, t) in toks.iter().enumerate() {
+        let call = t.kind == Kind::Word && toks.get(n + 1).is_some_and(|x| x.kind == Kind::Open) && FUNCTIONS.contains(&t.text.as_str()) && !SYNTAX_FUNCTIONS.contains(&t.text.as_str());
+        if call {
+            out.push_str(&sql[at..t.start]);
+            out.push_str("pg_catalog.");
+            out.push_str(&t.text);
+            at = t.end;
+        } else if t.kind == Kind::Placeholder {
+            let lit = values.iter().find(|(n, _)| *n == t.text).map(|(_, v)| v).ok_or_else(|| format!("no value for {{{{{}}}}}", t.text))?;
+            out.push_str(&sql[at..t.start]);
+            out.push_str(lit);
+            at = t.end;
+        }
     }
     out.push_str(&sql[at..]);
     Ok(out)
@@ -417,6 +431,10 @@ mod tests {
         assert_eq!(changed, "(smtp_host is distinct from ('mail.local') or smtp_port is distinct from (2525))");
         assert_eq!(quote_literal("it's").unwrap(), "'it''s'");
         assert!(render("x = {{mail_user}}", &vals).is_err());
+        assert_eq!(
+            render("a = lower(b) || chr(10), c = coalesce(d, 'e') and position('x' in f) > 0", &[]).unwrap(),
+            "a = pg_catalog.lower(b) || pg_catalog.chr(10), c = coalesce(d, 'e') and position('x' in f) > 0"
+        );
     }
 
     #[test]
