@@ -293,6 +293,15 @@ async fn only_admins_change_rules_every_change_is_audited_and_bad_input_is_refus
     assert_eq!(status, 403);
     let (status, body) = call(&app, &admin, "neutralize-rule-delete", &[("id", &added)]).await;
     assert_eq!(status, 200, "{body}");
+    // Another tenant's admin sees none of these rules and cannot touch them.
+    let other = odooops::admin::ensure_tenant(&mut app.owner.acquire().await.unwrap(), "other", "Other Corp").await.unwrap();
+    let (_, outsider_email) = app.member_of(other, Role::Admin).await;
+    let (outsider, res) = app.login(&outsider_email, common::PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    let (status, _) = call(&app, &outsider, "neutralize-rule-toggle", &[("id", &cron), ("enabled", "false")]).await;
+    assert_eq!(status, 404, "rules are tenant data");
+    let (status, _) = call(&app, &outsider, "neutralize-overview", &[("slug", "erp")]).await;
+    assert_eq!(status, 404);
     let actions: Vec<String> = app.audit_actions().await.into_iter().map(|(a, _, _)| a).filter(|a| a.starts_with("neutralize.")).collect();
     assert_eq!(actions, ["neutralize.rule_changed", "neutralize.rule_added", "neutralize.rule_changed", "neutralize.rule_deleted"]);
     app.stop().await;
