@@ -306,3 +306,34 @@ async fn only_admins_change_rules_every_change_is_audited_and_bad_input_is_refus
     assert_eq!(actions, ["neutralize.rule_changed", "neutralize.rule_added", "neutralize.rule_changed", "neutralize.rule_deleted"]);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_recorded_run_keeps_its_report_for_the_page_and_the_audit_log() {
+    use app::db::neutralize::NewRun;
+    use odooops::neutralize::record::{run_recorded, Actor};
+    let app = TestApp::spawn().await;
+    let (admin, admin_id, email) = app.logged_in(Role::Admin).await;
+    let claims = app::db::DbClaims { sub: admin_id, tenant_id: app.tenant_id, role: Role::Admin };
+    let actor = Actor { id: Some(admin_id), email: email.clone(), request_id: String::new() };
+    let url = sample_db().await;
+    let db_name = url.rsplit('/').next().unwrap().to_string();
+    let run = NewRun { project_id: app.project_id, environment_id: None, promotion_id: None, actor_email: &email, database_name: &db_name };
+    let report = run_recorded(&app.services_db(), &claims, &run, &actor, &url, &catcher()).await.unwrap();
+    assert!(report.rows_changed > 50);
+    assert_eq!(secrets_left(&url).await, Vec::<String>::new());
+
+    let missing = format!("{}/t_missing_{}", url.rsplit_once('/').unwrap().0, Uuid::new_v4().simple());
+    let gone = NewRun { database_name: "t_missing", ..run.clone() };
+    assert!(run_recorded(&app.services_db(), &claims, &gone, &actor, &missing, &catcher()).await.is_err());
+
+    let (status, page) = call(&app, &admin, "neutralize-overview", &[("slug", "erp")]).await;
+    assert_eq!(status, 200);
+    let runs = page["runs"].as_array().unwrap();
+    assert_eq!(runs.iter().map(|r| r["status"].as_str().unwrap()).collect::<Vec<_>>(), ["failed", "succeeded"]);
+    assert!(runs[0]["report"]["error"].as_str().unwrap().contains("connecting"), "{}", runs[0]["report"]);
+    assert_eq!(runs[1]["report"]["rows_changed"].as_i64(), Some(report.rows_changed));
+    assert_eq!(runs[1]["database_name"].as_str(), Some(db_name.as_str()));
+    let actions: Vec<String> = app.audit_actions().await.into_iter().map(|(a, _, _)| a).filter(|a| a.starts_with("neutralize.")).collect();
+    assert_eq!(actions, ["neutralize.succeeded", "neutralize.failed"]);
+    app.stop().await;
+}

@@ -7,6 +7,7 @@
 //! about promotions or restores: both call [`neutralize`].
 pub mod copy;
 mod pattern;
+pub mod record;
 pub mod sample;
 
 use anyhow::{Context, Result};
