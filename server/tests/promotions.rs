@@ -332,7 +332,7 @@ async fn promoting_to_staging_can_refresh_its_data_from_production_neutralized()
     assert_eq!(run.0, "succeeded");
     assert!(run.1["rows_changed"].as_i64().unwrap() > 0, "{}", run.1);
     let actions: Vec<String> = app.audit_actions().await.into_iter().map(|a| a.0).collect();
-    assert!(actions.iter().any(|x| x == "neutralize.run") && actions.iter().any(|x| x == "promotion.data_refreshed"), "{actions:?}");
+    assert!(actions.iter().any(|x| x == "neutralize.succeeded") && actions.iter().any(|x| x == "promotion.data_refreshed"), "{actions:?}");
     let _ = odooops::neutralize::copy::drop_database(&common::cluster_url(), &new_db).await;
     app.stop().await;
 }

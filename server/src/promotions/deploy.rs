@@ -26,7 +26,7 @@ pub async fn run(ctx: &PromotionContext, claims: &DbClaims, id: Uuid, worker: &s
     let log = sink.writer();
     log.info("deploy", format!("promotion #{}: {what} build #{} to {}", row.number, row.build_number, env.name)).await;
     if row.refresh_data {
-        if let Err(e) = super::refresh::run(ctx, claims, id, &row, &env, &log).await {
+        if let Err(e) = super::refresh::run(ctx, claims, id, &env, &log).await {
             let why = format!("{e:#}");
             let result = fail(ctx, claims, id, &row, &env, worker, &format!("refreshing staging's data failed: {why}"), &log).await;
             drop(log);

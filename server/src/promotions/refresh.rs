@@ -7,7 +7,7 @@ use crate::neutralize::{self, copy, MailTarget};
 use anyhow::{bail, Context, Result};
 use app::db::promotions::EnvRow;
 use app::db::{self, DbClaims};
-use app::models::{PromotionRow, PromotionState, Stage};
+use app::models::{PromotionState, Stage};
 use uuid::Uuid;
 
 /// A fresh name for staging's next database: its current base name plus `_r<6 hex>`.
@@ -21,7 +21,7 @@ pub fn next_name(current: Option<&str>, env_id: Uuid) -> String {
     format!("{base}_r{}", &Uuid::new_v4().simple().to_string()[..6])
 }
 
-pub async fn run(ctx: &PromotionContext, claims: &DbClaims, id: Uuid, row: &PromotionRow, env: &EnvRow, log: &LogWriter) -> Result<()> {
+pub async fn run(ctx: &PromotionContext, claims: &DbClaims, id: Uuid, env: &EnvRow, log: &LogWriter) -> Result<()> {
     if env.stage != Stage::Staging {
         bail!("only staging has its data refreshed");
     }
@@ -31,60 +31,39 @@ pub async fn run(ctx: &PromotionContext, claims: &DbClaims, id: Uuid, row: &Prom
     let Some(source) = source else {
         bail!("production has no database registered to copy staging's data from");
     };
-    let rules = db::neutralize::enabled_rules(&mut tx, env.project_id).await?;
     let mailbox = db::mail::ensure_mailbox(&mut tx, env.id).await?.context("staging's mailbox")?;
     let target = next_name(env.database_name.as_deref(), env.id);
-    let run_id = db::neutralize::insert_run(
-        &mut tx,
-        &db::neutralize::NewRun { project_id: env.project_id, environment_id: Some(env.id), promotion_id: Some(id), actor_email: "console", database_name: &target },
-    )
-    .await?;
     tx.commit().await?;
 
     let admin_url = ctx.owner_url.expose().to_string();
     log.info("deploy", format!("copying production's database {source} into {target}")).await;
     let stats = copy::copy_database(&admin_url, &source, &target, |_| {}).await.with_context(|| format!("copying {source}"))?;
-    log.info("deploy", format!("copied {} KB in {} ms; neutralizing with {} rule(s)", stats.bytes / 1024, stats.duration_ms, rules.len())).await;
+    log.info("deploy", format!("copied {} KB in {} ms; neutralizing it", stats.bytes / 1024, stats.duration_ms)).await;
     let (host, port) = match ctx.smtp {
         Some(a) => (a.ip().to_string(), a.port()),
         None => ("127.0.0.1".to_string(), 1025),
     };
     let mail = MailTarget { host, port, username: mailbox.smtp_username.clone(), password: mailbox.smtp_password.clone() };
     let url = crate::db::with_database(&admin_url, &target);
-    let result = neutralize::neutralize(&url, &rules, &mail).await;
-    let report = match &result {
-        Ok(r) => Some(r.clone()),
-        Err(e) => neutralize::failed_report(e).cloned(),
-    };
-    let mut tx = ctx.db.tenant_tx(claims).await?;
-    if let Some(r) = &report {
-        db::neutralize::finish_run(&mut tx, run_id, r).await?;
-    }
-    let report = match result {
+    let run = db::neutralize::NewRun { project_id: env.project_id, environment_id: Some(env.id), promotion_id: Some(id), actor_email: "console", database_name: &target };
+    let actor = neutralize::record::Actor { id: None, email: "console".into(), request_id: String::new() };
+    let report = match neutralize::record::run_recorded(&ctx.db, claims, &run, &actor, &url, &mail).await {
         Ok(r) => r,
         Err(e) => {
-            tx.commit().await?;
             let _ = copy::drop_database(&admin_url, &target).await;
             return Err(e.context("neutralizing the copy (staging keeps its database)"));
         }
     };
+    let mut tx = ctx.db.tenant_tx(claims).await?;
     // The switch: staging uses the neutralized copy from now on.
     sqlx::query("update ops.environments set database_name = $2 where id = $1").bind(env.id).bind(&target).execute(&mut *tx).await?;
     let msg = format!(
-        "staging's data refreshed from production: {target} (neutralized: {} row(s) changed, {} column(s) blanked, {} rule(s))",
+        "staging's data refreshed from production: {target} (neutralized: {} row(s) changed, {} column(s) blanked, {} rule(s) applied or skipped)",
         report.rows_changed,
         report.columns_blanked,
         report.rules.len()
     );
     db::promotions::add_event(&mut tx, id, PromotionState::Promoting, &msg, "console").await?;
-    audit(
-        &mut tx,
-        "neutralize.run",
-        &env.name,
-        serde_json::json!({"promotion": row.number, "run_id": run_id, "database": target, "rows_changed": report.rows_changed,
-                           "columns_blanked": report.columns_blanked, "tables_missing": report.tables_missing}),
-    )
-    .await?;
     audit(&mut tx, "promotion.data_refreshed", &id.to_string(), serde_json::json!({"environment": env.name, "before": {"database": env.database_name}, "after": {"database": target}, "source": source}))
         .await?;
     tx.commit().await?;
