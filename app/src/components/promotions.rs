@@ -24,13 +24,9 @@ pub fn PromotionStateBadge(state: PromotionState) -> impl IntoView {
     }
 }
 
+/// Colours of a gate status given as text ("" when no gate ran reads as skipped).
 pub fn gate_class(s: &str) -> &'static str {
-    match s {
-        "fail" => "bg-rose-100 text-rose-800 ring-rose-200",
-        "warn" => "bg-amber-100 text-amber-800 ring-amber-200",
-        "pass" => "bg-emerald-100 text-emerald-800 ring-emerald-200",
-        _ => "bg-slate-100 text-slate-600 ring-slate-200",
-    }
+    crate::components::builds::gate_classes(GateStatus::parse(s).unwrap_or(GateStatus::Skipped))
 }
 
 /// One small badge per gate, with its summary on hover.

@@ -77,15 +77,7 @@ async fn succeed(ctx: &PromotionContext, claims: &DbClaims, id: Uuid, row: &app:
     }
     log.info("deploy", msg).await;
     if let Started::Up(c) = started {
-        let (db, cl, env_id) = (ctx.db.clone(), claims.clone(), env.id);
-        ctx.instances
-            .promote(env.id, claims.tenant_id, c, move |why| async move {
-                if let Ok(mut tx) = db.tenant_tx(&cl).await {
-                    let _ = repo::set_instance(&mut tx, env_id, "failed", None, "", &why).await;
-                    let _ = tx.commit().await;
-                }
-            })
-            .await;
+        serve(ctx, claims, env.id, c).await;
     } else {
         ctx.instances.stop(env.id).await;
     }
@@ -110,16 +102,8 @@ async fn fail(ctx: &PromotionContext, claims: &DbClaims, id: Uuid, row: &app::mo
                 match ctx.instances.start(claims, env.id, &env.name, env.stage, &prev_job, log).await {
                     Ok(Started::Up(c)) => {
                         restored = format!("build #{} was started again", prev_job.number);
-                        let (db, cl, env_id) = (ctx.db.clone(), claims.clone(), env.id);
                         let port = c.port;
-                        ctx.instances
-                            .promote(env.id, claims.tenant_id, c, move |why| async move {
-                                if let Ok(mut tx) = db.tenant_tx(&cl).await {
-                                    let _ = repo::set_instance(&mut tx, env_id, "failed", None, "", &why).await;
-                                    let _ = tx.commit().await;
-                                }
-                            })
-                            .await;
+                        serve(ctx, claims, env.id, c).await;
                         let mut tx = ctx.db.tenant_tx(claims).await?;
                         repo::set_instance(&mut tx, env.id, "running", Some(i32::from(port)), worker, &format!("build #{} on 127.0.0.1:{port}", prev_job.number)).await?;
                         tx.commit().await?;
@@ -156,6 +140,20 @@ async fn fail(ctx: &PromotionContext, claims: &DbClaims, id: Uuid, row: &app::mo
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Makes `c` the environment's instance; should it exit by itself later, the environment
+/// says so.
+async fn serve(ctx: &PromotionContext, claims: &DbClaims, env_id: Uuid, c: super::instances::Candidate) {
+    let (db, cl) = (ctx.db.clone(), claims.clone());
+    ctx.instances
+        .promote(env_id, claims.tenant_id, c, move |why| async move {
+            if let Ok(mut tx) = db.tenant_tx(&cl).await {
+                let _ = repo::set_instance(&mut tx, env_id, "failed", None, "", &why).await;
+                let _ = tx.commit().await;
+            }
+        })
+        .await;
 }
 
 /// One notification per cron job a gate disabled.
