@@ -43,6 +43,9 @@ pub struct EmbeddedPg {
     password: String,
     run_as: Option<RunAs>,
     stopped: bool,
+    /// The postmaster this value started: stopping leaves alone a server that another
+    /// process has since started from the same directory.
+    postmaster_pid: Option<u32>,
 }
 
 impl EmbeddedPg {
@@ -104,6 +107,7 @@ impl EmbeddedPg {
             password,
             run_as,
             stopped: true,
+            postmaster_pid: None,
         };
         pg.recover_stale().await?;
 
@@ -138,6 +142,7 @@ impl EmbeddedPg {
             );
         }
         pg.stopped = false;
+        pg.postmaster_pid = running_pid(&pg.data_dir);
         tracing::info!(port = pg.port, data_dir = %pg.data_dir.display(), "embedded PostgreSQL started");
         Ok(pg)
     }
@@ -163,6 +168,10 @@ impl EmbeddedPg {
     /// Stops the server (`pg_ctl stop -m fast`) and waits until it has exited.
     pub async fn stop(mut self) -> Result<()> {
         self.stopped = true;
+        if !self.still_ours() {
+            tracing::warn!(data_dir = %self.data_dir.display(), "the PostgreSQL this console started no longer runs from this directory (stopped, or replaced by another process's); nothing stopped");
+            return Ok(());
+        }
         let out = self
             .pg_ctl()
             .arg("-D")
@@ -179,6 +188,16 @@ impl EmbeddedPg {
         }
         tracing::info!(data_dir = %self.data_dir.display(), "embedded PostgreSQL stopped");
         Ok(())
+    }
+
+    /// Whether the server running from the data directory is the one this value started (true
+    /// when that cannot be told, so a server is not left behind by mistake).
+    fn still_ours(&self) -> bool {
+        match (self.postmaster_pid, running_pid(&self.data_dir)) {
+            (Some(ours), Some(now)) => ours == now,
+            (_, None) => self.postmaster_pid.is_none() && self.data_dir.join("postmaster.pid").exists(),
+            (None, Some(_)) => true,
+        }
     }
 
     /// A `pg_ctl` command run as the PostgreSQL OS user when needed.
@@ -242,7 +261,7 @@ impl EmbeddedPg {
 
 impl Drop for EmbeddedPg {
     fn drop(&mut self) {
-        if self.stopped {
+        if self.stopped || !self.still_ours() {
             return;
         }
         let mut cmd = std::process::Command::new(self.bin_dir.join("pg_ctl"));
@@ -263,6 +282,11 @@ impl Drop for EmbeddedPg {
             Err(e) => tracing::warn!(error = %e, "could not run pg_ctl stop on drop"),
         }
     }
+}
+
+/// The pid in the data directory's `postmaster.pid` (its first line), if there is one.
+fn running_pid(data_dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(data_dir.join("postmaster.pid")).ok()?.lines().next()?.trim().parse().ok()
 }
 
 /// Finds the PostgreSQL server binaries: the highest version under
@@ -463,6 +487,27 @@ fn tail(path: &Path, n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_the_server_it_started_counts_as_its_own() {
+        let dir = std::env::temp_dir().join(format!("odooops-pidtest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pg = |pid: Option<u32>| EmbeddedPg {
+            bin_dir: PathBuf::new(),
+            data_dir: dir.clone(),
+            port: 0,
+            password: String::new(),
+            run_as: None,
+            stopped: true,
+            postmaster_pid: pid,
+        };
+        assert!(!pg(Some(4242)).still_ours(), "nothing runs: nothing to stop");
+        std::fs::write(dir.join("postmaster.pid"), "4242\n/data\n1700000000\n5432\n").unwrap();
+        assert!(pg(Some(4242)).still_ours());
+        assert!(!pg(Some(1111)).still_ours(), "a server started since by someone else is left alone");
+        assert!(pg(None).still_ours(), "unknown: stop as before");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     use super::*;
 
     /// A fresh state dir under the temp dir (0755 so the `postgres` user can traverse it).
