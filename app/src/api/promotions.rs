@@ -101,9 +101,7 @@ pub async fn get_promotions(slug: String) -> Result<PromotionsOverview, AppError
         let s = require(Capability::ViewPromotions).await?;
         let mut tx = s.tx().await?;
         let p = crate::db::projects::find_by_slug(&mut tx, &slug).await.map_err(db)?.ok_or_else(|| not_found(&format!("project “{slug}”")))?;
-        let (required_approvals, allow_dev_to_production, gates): (i32, bool, serde_json::Value) =
-            sqlx::query_as("select required_approvals, allow_dev_to_production, gate_settings from ops.projects where id = $1").bind(p.id).fetch_one(&mut *tx).await.map_err(db)?;
-        let gates = serde_json::from_value(gates).unwrap_or_default();
+        let (required_approvals, allow_dev_to_production, gates) = repo::policy(&mut tx, p.id).await.map_err(db)?;
         let envs = repo::environments(&mut tx, p.id).await.map_err(db)?;
         let open = repo::list(&mut tx, p.id, true, 50).await.map_err(db)?;
         let mut pipeline = Vec::new();
@@ -190,11 +188,7 @@ pub async fn request_promotion(source_env: Uuid, target_env: Uuid, note: String,
         if src.project_id != dst.project_id {
             return Err(AppError::Invalid("both environments must belong to the same project".into()));
         }
-        let (required, allow_skip): (i32, bool) = sqlx::query_as("select required_approvals, allow_dev_to_production from ops.projects where id = $1")
-            .bind(src.project_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
+        let (required, allow_skip, _) = repo::policy(&mut tx, src.project_id).await.map_err(db)?;
         if !src.stage.may_promote_to(dst.stage, allow_skip) {
             let why = if src.stage == Stage::Development && dst.stage == Stage::Production {
                 "this project's policy does not let development skip staging"
@@ -447,18 +441,13 @@ pub async fn update_promotion_policy(
         }
         let mut tx = s.tx().await?;
         let p = crate::db::projects::find_by_slug(&mut tx, &slug).await.map_err(db)?.ok_or_else(|| not_found(&format!("project “{slug}”")))?;
-        let before: (i32, bool, serde_json::Value) = sqlx::query_as("select required_approvals, allow_dev_to_production, gate_settings from ops.projects where id = $1")
-            .bind(p.id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
-        let old: GateSettings = serde_json::from_value(before.2.clone()).unwrap_or_default();
+        let before = repo::policy(&mut tx, p.id).await.map_err(db)?;
         let gates = GateSettings {
             allowed_extensions: allowed_extensions.split(',').map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect(),
             objects_warn,
             objects_fail,
             cron_max_seconds,
-            cron_window_hours: old.cron_window_hours,
+            cron_window_hours: before.2.cron_window_hours,
             smtp_allowed_ports: ports,
         };
         gates.validate().map_err(AppError::Invalid)?;

@@ -26,6 +26,14 @@ pub struct EnvRow {
 const ENV_COLS: &str = "e.id, e.project_id, e.name, e.stage, e.branch_name, e.database_name, e.build_id, e.previous_build_id,
                         e.deployed_at, e.instance_state, e.instance_detail";
 
+/// A project's promotion policy: approvals needed, whether development may skip staging,
+/// and the gate thresholds (defaults for anything not set).
+pub async fn policy(conn: &mut PgConnection, project_id: Uuid) -> Result<(i32, bool, crate::models::GateSettings), sqlx::Error> {
+    let (approvals, skip, gates): (i32, bool, serde_json::Value) =
+        sqlx::query_as("select required_approvals, allow_dev_to_production, gate_settings from ops.projects where id = $1").bind(project_id).fetch_one(conn).await?;
+    Ok((approvals, skip, serde_json::from_value(gates).unwrap_or_default()))
+}
+
 pub async fn environments(conn: &mut PgConnection, project_id: Uuid) -> Result<Vec<EnvRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {ENV_COLS} from ops.environments e where e.project_id = $1
@@ -64,7 +72,7 @@ pub async fn latest_good_build(conn: &mut PgConnection, project_id: Uuid, branch
         .await
 }
 
-const ROW: &str = "select p.id, p.number, p.kind, p.state, se.name as source_env, te.name as target_env, te.stage as target_stage,
+const ROW: &str = "select p.id, p.number, p.kind, p.state, se.name as source_env, p.target_env_id, te.name as target_env, te.stage as target_stage,
         p.build_id, b.number as build_number, b.sha as build_sha, b.message as build_message,
         pb.number as previous_build_number, p.requested_by, p.requested_by_email, p.note,
         (select count(*) from ops.promotion_approvals a where a.promotion_id = p.id and a.decision = 'approve') as approvals,

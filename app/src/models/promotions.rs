@@ -120,6 +120,7 @@ pub struct PromotionRow {
     pub kind: PromotionKind,
     pub state: PromotionState,
     pub source_env: Option<String>,
+    pub target_env_id: Uuid,
     pub target_env: String,
     pub target_stage: Stage,
     pub build_id: Uuid,

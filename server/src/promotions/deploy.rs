@@ -14,8 +14,7 @@ use uuid::Uuid;
 pub async fn run(ctx: &PromotionContext, claims: &DbClaims, id: Uuid, worker: &str) -> Result<()> {
     let mut tx = ctx.db.tenant_tx(claims).await?;
     let row = repo::row(&mut tx, id).await?.context("the promotion is gone")?;
-    let target_id: Uuid = sqlx::query_scalar("select target_env_id from ops.promotions where id = $1").bind(id).fetch_one(&mut *tx).await?;
-    let env = repo::environment(&mut tx, target_id).await?.context("the target environment is gone")?;
+    let env = repo::environment(&mut tx, row.target_env_id).await?.context("the target environment is gone")?;
     let job = db::builds::job(&mut tx, row.build_id).await?.context("the build is gone")?;
     let what = if row.kind == PromotionKind::Rollback { "rolling back" } else { "deploying" };
     repo::add_event(&mut tx, id, PromotionState::Promoting, &format!("{what} build #{} to {}", row.build_number, env.name), "console").await?;
@@ -114,17 +113,14 @@ async fn fail(ctx: &PromotionContext, claims: &DbClaims, id: Uuid, row: &app::mo
             }
         }
     }
-    let previous = match (env.build_id, row.previous_build_number) {
-        (Some(_), _) => {
+    let previous = match env.build_id {
+        Some(b) => {
             let mut tx = ctx.db.tenant_tx(claims).await?;
-            let n = match env.build_id {
-                Some(b) => repo::build_brief(&mut tx, b).await?.map(|b| b.number),
-                None => None,
-            };
+            let n = repo::build_brief(&mut tx, b).await?.map(|b| b.number);
             tx.commit().await?;
             n.map(|n| format!("build #{n}")).unwrap_or_else(|| "its previous build".into())
         }
-        _ => "no build (it ran none before)".into(),
+        None => "no build (it ran none before)".into(),
     };
     let msg = format!("deploy failed: {why}. Rolled back automatically: {} stays on {previous}{}", env.name, if restored.is_empty() { String::new() } else { format!(" ({restored})") });
     let mut tx = ctx.db.tenant_tx(claims).await?;

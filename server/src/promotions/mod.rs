@@ -47,8 +47,7 @@ pub async fn audit(conn: &mut sqlx::PgConnection, action: &str, target: &str, de
 
 /// A project's gate thresholds (defaults for anything it does not set).
 pub async fn gate_settings(conn: &mut sqlx::PgConnection, project_id: Uuid) -> Result<GateSettings, sqlx::Error> {
-    let v: Option<serde_json::Value> = sqlx::query_scalar("select gate_settings from ops.projects where id = $1").bind(project_id).fetch_optional(conn).await?;
-    Ok(v.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
+    Ok(db::promotions::policy(conn, project_id).await?.2)
 }
 
 impl PromotionContext {

@@ -16,8 +16,7 @@ use uuid::Uuid;
 pub async fn run(ctx: &PromotionContext, claims: &DbClaims, id: Uuid) -> Result<()> {
     let mut tx = ctx.db.tenant_tx(claims).await?;
     let row = db::promotions::row(&mut tx, id).await?.context("the promotion is gone")?;
-    let target_id = row_target(&mut tx, id).await?;
-    let target = db::promotions::environment(&mut tx, target_id).await?.context("the target environment is gone")?;
+    let target = db::promotions::environment(&mut tx, row.target_env_id).await?.context("the target environment is gone")?;
     let job = db::builds::job(&mut tx, row.build_id).await?.context("the build is gone")?;
     let previous_sha: Option<String> = match row.previous_build_number {
         Some(_) => sqlx::query_scalar("select b.sha from ops.promotions p join ops.builds b on b.id = p.previous_build_id where p.id = $1")
@@ -88,10 +87,6 @@ pub async fn run(ctx: &PromotionContext, claims: &DbClaims, id: Uuid) -> Result<
     }
     tx.commit().await?;
     Ok(())
-}
-
-async fn row_target(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Uuid> {
-    Ok(sqlx::query_scalar("select target_env_id from ops.promotions where id = $1").bind(id).fetch_one(conn).await?)
 }
 
 /// Commits in `to` that `from` lacks (newest first, at most 200); without `from`, the last
