@@ -183,6 +183,18 @@ pub struct Config {
     /// Fixed password for demo users (tests); generated when absent.
     #[arg(long, env = "ODOOOPS_DEMO_PASSWORD", global = true, hide_env_values = true, value_parser = parse_secret)]
     pub demo_password: Option<Secret>,
+    /// Where backups go for projects with local storage (default: `<data dir>/backups`).
+    #[arg(long, env = "ODOOOPS_BACKUP_DIR", global = true)]
+    pub backup_dir: Option<PathBuf>,
+    /// Backups and restores this console runs at once (0: none; other consoles may).
+    #[arg(long, env = "ODOOOPS_BACKUP_WORKERS", default_value_t = 1, global = true)]
+    pub backup_workers: usize,
+    /// Production's default schedule: daily at this hour (0-23) in the project's time zone.
+    #[arg(long, env = "ODOOOPS_BACKUP_DEFAULT_HOUR", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..24), global = true)]
+    pub backup_default_hour: u32,
+    /// A backup or restore whose console has been silent this long is failed and cleaned up.
+    #[arg(long, env = "ODOOOPS_BACKUP_STALE_SECONDS", default_value_t = 60, global = true)]
+    pub backup_stale_seconds: u64,
 }
 
 /// Secrets are parsed straight into [`Secret`], so printing the config never shows them.

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod audit_verify;
+pub mod backups;
 pub mod builds;
 pub mod config;
 pub mod db;
@@ -86,6 +87,21 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
         smtp: mail.addr,
     };
     tasks.push(promotions::PromotionWorker::new(promotion_ctx.clone(), hub.clone()).start(shutdown_rx.clone()));
+    let backup_ctx = backups::BackupContext {
+        db: state.db.clone(),
+        owner_url: promotion_ctx.owner_url.clone(),
+        root: cfg.backup_dir.clone().unwrap_or_else(|| cfg.data_dir.join("backups")),
+        smtp: mail.addr,
+        default_hour: cfg.backup_default_hour,
+        stale: Duration::from_secs(cfg.backup_stale_seconds.max(2)),
+        heartbeat: Duration::from_secs(2),
+        workers: cfg.backup_workers,
+    };
+    services.backups = Some(backup_ctx.clone());
+    tasks.push(backups::scheduler::start(backup_ctx.clone(), shutdown_rx.clone()));
+    for n in 0..backup_ctx.workers {
+        tasks.push(backups::worker::BackupWorker::new(backup_ctx.clone(), hub.clone(), n).start(shutdown_rx.clone()));
+    }
     if cfg.build_workers > 0 {
         let status = cfg.github_token.clone().map(|t| builds::github::StatusClient::new(&cfg.github_api_url, t));
         let runner = runner::Runner::new(

@@ -17,6 +17,8 @@ pub struct Services {
     pub http: reqwest::Client,
     /// The mail catcher's counters (zero when it does not run).
     pub mail_stats: Arc<crate::mail::MailStats>,
+    /// Backups (downloads open the project's storage).
+    pub backups: Option<crate::backups::BackupContext>,
     touched: Arc<Mutex<HashMap<Uuid, Instant>>>,
     db: app::db::Db,
 }
@@ -24,7 +26,7 @@ pub struct Services {
 impl Services {
     pub fn new(db: app::db::Db, hub: Hub, previews: PreviewManager, settings: BuildSettings) -> Services {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().unwrap_or_default();
-        Services { hub, previews, settings: Arc::new(settings), http, mail_stats: Arc::default(), touched: Arc::default(), db }
+        Services { hub, previews, settings: Arc::new(settings), http, mail_stats: Arc::default(), backups: None, touched: Arc::default(), db }
     }
 
     /// Records that a preview was used (at most every 15 s per preview), for the idle timeout.

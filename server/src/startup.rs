@@ -57,6 +57,8 @@ pub fn router(state: AppState, metrics: Metrics, services: crate::services::Serv
         .route("/api/logs/export.csv", get(crate::logs::export::export_csv))
         .route("/api/builds/events", get(crate::logs::tail::build_events))
         .route("/api/mail/events", get(crate::mail::http::events))
+        .route("/api/backups/events", get(crate::backups::http::events))
+        .route("/api/backups/{id}/parts/{part}", get(crate::backups::http::download))
         .route("/api/mail/messages/{id}/raw", get(crate::mail::http::raw))
         .route("/api/mail/messages/{id}/html", get(crate::mail::http::html))
         .route("/api/mail/messages/{id}/attachments/{index}", get(crate::mail::http::attachment))

@@ -317,7 +317,7 @@ async fn a_recorded_run_keeps_its_report_for_the_page_and_the_audit_log() {
     let actor = Actor { id: Some(admin_id), email: email.clone(), request_id: String::new() };
     let url = sample_db().await;
     let db_name = url.rsplit('/').next().unwrap().to_string();
-    let run = NewRun { project_id: app.project_id, environment_id: None, promotion_id: None, actor_email: &email, database_name: &db_name };
+    let run = NewRun { project_id: app.project_id, environment_id: None, promotion_id: None, restore_id: None, actor_email: &email, database_name: &db_name };
     let report = run_recorded(&app.services_db(), &claims, &run, &actor, &url, &catcher()).await.unwrap();
     assert!(report.rows_changed > 50);
     assert_eq!(secrets_left(&url).await, Vec::<String>::new());

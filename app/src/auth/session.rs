@@ -185,5 +185,11 @@ fn describe(cap: Capability) -> &'static str {
         Capability::Rollback => "roll an environment back",
         Capability::ManagePromotionSettings => "change promotion settings",
         Capability::VerifyAudit => "verify the audit chain",
+        Capability::ViewBackups => "view backups",
+        Capability::RunBackup => "take or cancel backups",
+        Capability::RestoreStaging => "restore a backup into staging",
+        Capability::RestoreProduction => "restore a backup into production (sysadmins only)",
+        Capability::DownloadBackup => "download backups",
+        Capability::ManageBackups => "change backup schedules and storage",
     }
 }

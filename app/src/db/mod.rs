@@ -3,6 +3,7 @@
 //! transaction (see [`Db::tenant_tx`]) and the RLS policies in `migrations/`.
 pub mod audit;
 pub mod audit_chain;
+pub mod backups;
 pub mod builds;
 pub mod deliveries;
 pub mod logs;

@@ -111,6 +111,7 @@ pub struct NewRun<'a> {
     pub project_id: Uuid,
     pub environment_id: Option<Uuid>,
     pub promotion_id: Option<Uuid>,
+    pub restore_id: Option<Uuid>,
     pub actor_email: &'a str,
     pub database_name: &'a str,
 }
@@ -118,8 +119,8 @@ pub struct NewRun<'a> {
 /// Records a run as `running` (under the claimed tenant); returns its id.
 pub async fn insert_run(conn: &mut PgConnection, run: &NewRun<'_>) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
-        "insert into ops.neutralize_runs (tenant_id, project_id, environment_id, promotion_id, actor_email, database_name)
-         select p.tenant_id, p.id, $2, $3, $4, $5 from ops.projects p where p.id = $1
+        "insert into ops.neutralize_runs (tenant_id, project_id, environment_id, promotion_id, actor_email, database_name, restore_id)
+         select p.tenant_id, p.id, $2, $3, $4, $5, $6 from ops.projects p where p.id = $1
          returning id",
     )
     .bind(run.project_id)
@@ -127,6 +128,7 @@ pub async fn insert_run(conn: &mut PgConnection, run: &NewRun<'_>) -> Result<Uui
     .bind(run.promotion_id)
     .bind(run.actor_email)
     .bind(run.database_name)
+    .bind(run.restore_id)
     .fetch_one(conn)
     .await
 }

@@ -29,6 +29,7 @@ macro_rules! pg_enum {
 }
 
 mod audit_chain;
+mod backups;
 mod builds;
 mod error;
 mod gates;
@@ -40,6 +41,7 @@ mod steps;
 mod views;
 
 pub use audit_chain::*;
+pub use backups::*;
 pub use builds::*;
 pub use error::AppError;
 pub use gates::*;

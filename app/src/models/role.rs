@@ -49,6 +49,18 @@ pub enum Capability {
     ManagePromotionSettings,
     /// Check the audit log's hash chain.
     VerifyAudit,
+    /// See backups, schedules and restores.
+    ViewBackups,
+    /// Take a manual backup, cancel a running one.
+    RunBackup,
+    /// Restore a backup into staging (neutralized).
+    RestoreStaging,
+    /// Restore a backup into production: the dangerous one.
+    RestoreProduction,
+    /// Download a backup's parts.
+    DownloadBackup,
+    /// Edit schedules, retention and storage.
+    ManageBackups,
 }
 
 impl Role {
@@ -96,6 +108,11 @@ impl Role {
             Capability::ApprovePromotion => matches!(self, Role::Admin | Role::Pm),
             Capability::OverrideGate | Capability::ManagePromotionSettings | Capability::VerifyAudit => self == Role::Admin,
             Capability::Rollback => matches!(self, Role::Admin | Role::Sysadmin | Role::Pm),
+            Capability::ViewBackups => matches!(self, Role::Admin | Role::Sysadmin | Role::Developer | Role::Pm),
+            Capability::RunBackup | Capability::RestoreStaging | Capability::DownloadBackup | Capability::ManageBackups => {
+                matches!(self, Role::Admin | Role::Sysadmin)
+            }
+            Capability::RestoreProduction => self == Role::Sysadmin,
         }
     }
 }

@@ -13,6 +13,7 @@ pub const LOG_CHANNEL: &str = "ops_run_events";
 pub const BUILD_CHANNEL: &str = "ops_builds";
 pub const MAIL_CHANNEL: &str = "ops_mail";
 pub const PROMOTION_CHANNEL: &str = "ops_promotions";
+pub const BACKUP_CHANNEL: &str = "ops_backups";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LogNotice {
@@ -61,12 +62,29 @@ pub struct PromotionNotice {
     pub state: app::models::PromotionState,
 }
 
+/// A backup or restore was queued, moved on, or made progress (`k` says which).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct BackupNotice {
+    #[serde(rename = "k")]
+    pub kind: String,
+    #[serde(rename = "t")]
+    pub tenant_id: Uuid,
+    #[serde(rename = "p")]
+    pub project_id: Uuid,
+    #[serde(rename = "e")]
+    pub environment_id: Option<Uuid>,
+    pub id: Uuid,
+    #[serde(rename = "s")]
+    pub state: String,
+}
+
 #[derive(Debug, Clone)]
 pub enum Notice {
     Log(LogNotice),
     Build(BuildNotice),
     Mail(MailNotice),
     Promotion(PromotionNotice),
+    Backup(BackupNotice),
     /// The listener reconnected: notifications may have been missed, so re-read.
     Resync,
 }
@@ -82,7 +100,7 @@ impl Hub {
     pub async fn start(pool: PgPool, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<Hub> {
         let (tx, _) = broadcast::channel(4096);
         let mut listener = PgListener::connect_with(&pool).await?;
-        listener.listen_all([LOG_CHANNEL, BUILD_CHANNEL, MAIL_CHANNEL, PROMOTION_CHANNEL]).await?;
+        listener.listen_all([LOG_CHANNEL, BUILD_CHANNEL, MAIL_CHANNEL, PROMOTION_CHANNEL, BACKUP_CHANNEL]).await?;
         let hub = Hub { tx: tx.clone(), stop: shutdown.clone() };
         tokio::spawn(async move {
             loop {
@@ -94,6 +112,7 @@ impl Hub {
                                 LOG_CHANNEL => serde_json::from_str(n.payload()).map(Notice::Log),
                                 MAIL_CHANNEL => serde_json::from_str(n.payload()).map(Notice::Mail),
                                 PROMOTION_CHANNEL => serde_json::from_str(n.payload()).map(Notice::Promotion),
+                                BACKUP_CHANNEL => serde_json::from_str(n.payload()).map(Notice::Backup),
                                 _ => serde_json::from_str(n.payload()).map(Notice::Build),
                             };
                             match notice {

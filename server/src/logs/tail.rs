@@ -96,7 +96,7 @@ fn relevant(n: &Notice, tenant: Uuid, f: &Filter) -> bool {
     match n {
         Notice::Log(l) => l.tenant_id == tenant && f.job_id.is_none_or(|j| l.job_id == Some(j)) && f.env_id.is_none_or(|e| l.env_id == Some(e)),
         Notice::Resync => true,
-        Notice::Build(_) | Notice::Mail(_) | Notice::Promotion(_) => false,
+        Notice::Build(_) | Notice::Mail(_) | Notice::Promotion(_) | Notice::Backup(_) => false,
     }
 }
 
@@ -196,7 +196,7 @@ pub async fn build_events(State(s): State<HttpState>, Query(p): Query<BuildEvent
                     Ok(Notice::Build(b)) => b.tenant_id == tenant && b.project_id == p.project,
                     Ok(Notice::Promotion(n)) => n.tenant_id == tenant && n.project_id == p.project,
                     Ok(Notice::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
-                    Ok(Notice::Log(_) | Notice::Mail(_)) => false,
+                    Ok(Notice::Log(_) | Notice::Mail(_) | Notice::Backup(_)) => false,
                     Err(_) => return,
                 },
             };

@@ -26,7 +26,7 @@ pub struct CopyStats {
 
 /// Database names this module creates, drops or renames: lower-case letters, digits, `_`
 /// (the rule of `ops.environments.database_name`).
-fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
@@ -38,7 +38,7 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
-async fn admin(admin_url: &str) -> Result<PgConnection> {
+pub(crate) async fn admin(admin_url: &str) -> Result<PgConnection> {
     PgConnection::connect(admin_url).await.context("connecting to PostgreSQL as its administrator")
 }
 
@@ -76,7 +76,7 @@ pub async fn rename_database(admin_url: &str, from: &str, to: &str) -> Result<()
 
 /// The directory with `pg_dump` and `pg_restore` for a server of `major` version: that
 /// version's Debian directory, else the oldest newer one, else `PATH`.
-fn tools_for(major: u32) -> Result<PathBuf> {
+pub(crate) fn tools_for(major: u32) -> Result<PathBuf> {
     let has = |dir: &PathBuf| dir.join("pg_dump").is_file() && dir.join("pg_restore").is_file();
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -95,7 +95,7 @@ fn tools_for(major: u32) -> Result<PathBuf> {
 }
 
 /// The connection URL for a tool: `admin_url` pointed at `db`, without its password.
-fn tool_target(admin_url: &str, db: &str) -> Result<(String, Option<String>)> {
+pub(crate) fn tool_target(admin_url: &str, db: &str) -> Result<(String, Option<String>)> {
     let mut url = reqwest::Url::parse(admin_url).context("the administrator URL is not a URL")?;
     let password = url.password().map(percent_decode);
     url.set_password(None).map_err(|_| anyhow!("the administrator URL cannot carry a user"))?;
@@ -123,7 +123,7 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn tool(bin: &Path, name: &str, password: &Option<String>) -> Command {
+pub(crate) fn tool(bin: &Path, name: &str, password: &Option<String>) -> Command {
     let mut cmd = Command::new(bin.join(name));
     cmd.env_remove("PGPASSWORD").kill_on_drop(true).stderr(Stdio::piped());
     if let Some(pw) = password {
@@ -133,7 +133,7 @@ fn tool(bin: &Path, name: &str, password: &Option<String>) -> Command {
 }
 
 /// Reads a child's stderr to the end, keeping the last 2 KB (for the error message).
-fn stderr_tail(child: &mut Child) -> tokio::task::JoinHandle<String> {
+pub(crate) fn stderr_tail(child: &mut Child) -> tokio::task::JoinHandle<String> {
     let stderr = child.stderr.take();
     tokio::spawn(async move {
         let mut all = Vec::new();

@@ -45,7 +45,7 @@ pub async fn run(ctx: &PromotionContext, claims: &DbClaims, id: Uuid, env: &EnvR
     };
     let mail = MailTarget { host, port, username: mailbox.smtp_username.clone(), password: mailbox.smtp_password.clone() };
     let url = crate::db::with_database(&admin_url, &target);
-    let run = db::neutralize::NewRun { project_id: env.project_id, environment_id: Some(env.id), promotion_id: Some(id), actor_email: "console", database_name: &target };
+    let run = db::neutralize::NewRun { project_id: env.project_id, environment_id: Some(env.id), promotion_id: Some(id), restore_id: None, actor_email: "console", database_name: &target };
     let actor = neutralize::record::Actor { id: None, email: "console".into(), request_id: String::new() };
     let report = match neutralize::record::run_recorded(&ctx.db, claims, &run, &actor, &url, &mail).await {
         Ok(r) => r,
