@@ -432,3 +432,60 @@ async fn retention_keeps_exactly_the_expected_set_over_a_simulated_year() {
     assert_eq!(deleted, 365 - 11);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_running_backup_can_be_cancelled_and_leaves_nothing() {
+    let app = TestApp::spawn().await;
+    let (db, _) = source_db(600_000).await;
+    let prod = env_id(&app, Stage::Production).await;
+    set_env(&app, prod, &db, None).await;
+    sqlx::query("update ops.projects set backup_compression = 9 where id = $1").bind(app.project_id).execute(&app.owner).await.unwrap();
+    let id = queue_backup(&app, prod).await;
+    wait_until(&app, "select state = 'running' and location <> '' from ops.backups where id = $1", id, WAIT, "the backup to start").await;
+    let mut tx = app.services_db().tenant_tx(&system_claims(app.tenant_id)).await.unwrap();
+    assert!(app::db::backups::cancel(&mut tx, id).await.unwrap());
+    tx.commit().await.unwrap();
+    wait_until(&app, "select state = 'cancelled' from ops.backups where id = $1", id, WAIT, "the backup to stop").await;
+    let dir = ctx(&app).root.join("erp").join("production").join(id.to_string());
+    assert!(!dir.exists(), "a cancelled backup's parts are removed");
+    let pg_dumps = common::builds::pgrep(&format!("pg_dump.*{db}"));
+    assert!(pg_dumps.is_empty(), "pg_dump was stopped: {pg_dumps:?}");
+    assert!(app.audit_actions().await.iter().any(|(a, _, _)| a == "backup.cancelled"));
+    // A cancelled or finished backup cannot be cancelled again.
+    let mut tx = app.services_db().tenant_tx(&system_claims(app.tenant_id)).await.unwrap();
+    assert!(!app::db::backups::cancel(&mut tx, id).await.unwrap());
+    tx.commit().await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn verification_refuses_a_truncated_or_altered_dump() {
+    use odooops::backups::store::{Store, PartInfo};
+    use odooops::backups::Progress;
+    use tokio_util::sync::CancellationToken;
+    let (db, _) = source_db(20_000).await;
+    let root = std::env::temp_dir().join(format!("odooops-bk-verify-{}", Uuid::new_v4().simple()));
+    let store = Store::open(&app::models::StorageSettings::Local, "", &root).unwrap();
+    let (_, bin) = job::server_tools(&cluster_url()).await.unwrap();
+    let progress = Progress::default();
+    let cancel = CancellationToken::new();
+    let part = job::dump_into(&store, "p/e/b/db.dump", &cluster_url(), &bin, &db, 1, &progress, &cancel).await.unwrap();
+    let toc = job::verify_dump(&store, "p/e/b/db.dump", &part, &bin, &progress, &cancel).await.unwrap();
+    assert!(toc > 5, "{toc}");
+    let path = root.join("p/e/b/db.dump");
+    let bytes = std::fs::read(&path).unwrap();
+    // Cut to 60 %: `pg_restore --list` alone would still pass (it reads only the TOC).
+    std::fs::write(&path, &bytes[..bytes.len() * 6 / 10]).unwrap();
+    let cut = std::fs::read(&path).unwrap();
+    use sha2::Digest;
+    let claimed = PartInfo { bytes: cut.len() as u64, sha256: hex::encode(sha2::Sha256::digest(&cut)) };
+    let err = job::verify_dump(&store, "p/e/b/db.dump", &claimed, &bin, &progress, &cancel).await.unwrap_err();
+    assert!(format!("{err:#}").contains("could not read the dump back"), "{err:#}");
+    // A stored part that differs from what was written is caught by its checksum.
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0xff;
+    std::fs::write(&path, &flipped).unwrap();
+    let err = job::verify_dump(&store, "p/e/b/db.dump", &part, &bin, &progress, &cancel).await.unwrap_err();
+    assert!(format!("{err:#}").contains("does not match"), "{err:#}");
+    let _ = std::fs::remove_dir_all(&root);
+}
