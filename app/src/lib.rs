@@ -70,6 +70,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("projects/:slug/branches/:branch") view=pages::branch::BranchPage ssr=ssr.clone() />
                     <Route path=path!("projects/:slug/webhooks") view=pages::webhooks::WebhooksPage ssr=ssr.clone() />
                     <Route path=path!("projects/:slug/promotions") view=pages::promotions::PromotionsPage ssr=ssr.clone() />
+                    <Route path=path!("projects/:slug/backups") view=pages::backups::BackupsPage ssr=ssr.clone() />
                     <Route path=path!("projects/:slug/mail") view=pages::mail::MailOverviewPage ssr=ssr.clone() />
                     <Route path=path!("projects/:slug/mail/:env") view=pages::mail::InboxPage ssr=ssr.clone() />
                     <Route path=path!("projects/:slug/neutralization") view=pages::neutralize::NeutralizationPage ssr=ssr.clone() />

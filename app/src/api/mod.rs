@@ -2,6 +2,7 @@
 //! repository inside a claimed transaction, audit, map errors.
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod builds;
 pub mod logs;
 pub mod mail;

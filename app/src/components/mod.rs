@@ -1,4 +1,5 @@
 //! Reusable pieces: the app layout, badges, panels, state views.
+pub mod backups;
 pub mod builds;
 pub mod layout;
 pub mod logview;

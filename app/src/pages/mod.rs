@@ -1,6 +1,7 @@
 //! One file per screen.
 pub mod audit;
 pub mod audit_chain;
+pub mod backups;
 pub mod branch;
 pub mod build;
 pub mod builds;

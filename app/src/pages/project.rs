@@ -20,6 +20,7 @@ pub fn ProjectPage() -> impl IntoView {
                             <PageHeader title=p.name.clone() subtitle=if p.repo_url.is_empty() { "No repository linked".to_string() } else { p.repo_url.clone() }>
                                 <a class=BUTTON href=format!("/projects/{}/builds", p.slug) data-testid="open-builds">"Builds"</a>
                                 <a class=BUTTON_SECONDARY href=format!("/projects/{}/promotions", p.slug) data-testid="open-promotions">"Promotions"</a>
+                                <a class=BUTTON_SECONDARY href=format!("/projects/{}/backups", p.slug) data-testid="open-backups">"Backups"</a>
                                 <a class=BUTTON_SECONDARY href=format!("/projects/{}/mail", p.slug) data-testid="open-mail">"Mail"</a>
                                 <a class=BUTTON_SECONDARY href="/logs">"Logs"</a>
                             </PageHeader>
