@@ -47,6 +47,22 @@ pub async fn load(database: &Database, cfg: &Config) -> Result<()> {
     if let Err(e) = crate::demo_databases::create(owner, database.owner_url.expose(), project_id).await {
         eprintln!("demo environment databases not ready: {e:#}");
     }
+    if let Err(e) = crate::demo_databases::create_filestores(owner, &cfg.data_dir.join("odoo"), project_id).await {
+        eprintln!("demo file stores not ready: {e:#}");
+    }
+    // A first backup of production, taken by the backup worker as soon as the console runs.
+    let first_backup = sqlx::query(
+        "insert into ops.backups (tenant_id, project_id, environment_id, kind, requested_by_email, reason, storage, database_name)
+         select e.tenant_id, e.project_id, e.id, 'manual', 'demo', 'the first backup of the demo', p.backup_storage, e.database_name
+           from ops.environments e join ops.projects p on p.id = e.project_id
+          where e.project_id = $1 and e.stage = 'production' and e.database_name is not null",
+    )
+    .bind(project_id)
+    .execute(owner)
+    .await;
+    if let Err(e) = first_backup {
+        eprintln!("demo backup not queued: {e:#}");
+    }
     // A local repository with real commits makes the build grid live on first start,
     // offline: the runner fetches it like any remote.
     match demo_repo::create(&cfg.data_dir.join("demo-repos").join("acme-erp")).await {

@@ -45,6 +45,33 @@ pub async fn create(owner: &PgPool, server_url: &str, project_id: Uuid) -> Resul
     Ok(())
 }
 
+/// Gives each environment of `project_id` that has a database an Odoo data directory under
+/// `odoo_root` with a small file store (attachments as Odoo lays them out: `<2 hex>/<sha1>`),
+/// so backups and restores carry files in the demo.
+pub async fn create_filestores(owner: &PgPool, odoo_root: &std::path::Path, project_id: Uuid) -> Result<()> {
+    use sha2::{Digest, Sha256};
+    let envs: Vec<(Uuid, String, String)> =
+        sqlx::query_as("select id, name, database_name from ops.environments where project_id = $1 and database_name is not null and data_dir is null")
+            .bind(project_id)
+            .fetch_all(owner)
+            .await?;
+    for (env_id, env_name, database) in envs {
+        let data_dir = odoo_root.join(&env_name);
+        let store = data_dir.join("filestore").join(&database);
+        for i in 0..40u32 {
+            // Invoices, product images, mail attachments: a few KB to 200 KB each.
+            let size = 2_000 + (i as usize * 5_003) % 200_000;
+            let body: Vec<u8> = (0..size).map(|k| ((k as u32).wrapping_mul(2654435761).wrapping_add(i) >> 13) as u8).collect();
+            let name = hex::encode(Sha256::digest(&body))[..40].to_string();
+            let dir = store.join(&name[..2]);
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::write(dir.join(&name), &body)?;
+        }
+        sqlx::query("update ops.environments set data_dir = $2 where id = $1").bind(env_id).bind(data_dir.to_string_lossy().as_ref()).execute(owner).await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -220,6 +220,8 @@ async fn a_staging_restore_reproduces_the_user_tables_with_secrets_neutralized()
     let (state, error) = wait_restore(&app, restore).await;
     assert_eq!(state, "succeeded", "{error}");
 
+    // The previous database is dropped just after the switch.
+    wait_until(&app, "select previous_dropped_at is not null from ops.restores where id = $1", restore, WAIT, "staging's old database to be dropped").await;
     let new_db: String = sqlx::query_scalar("select database_name from ops.environments where id = $1").bind(staging).fetch_one(&app.owner).await.unwrap();
     assert_ne!(new_db, staging_db);
     let after = table_sums(&with_db(&cluster_url(), &new_db)).await;

@@ -89,8 +89,36 @@ impl Progress {
     }
 }
 
+/// An error for people: each cause once (object_store repeats its source in its own text),
+/// at most 600 characters.
+pub fn plain_error(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    let all = parts.join(": ");
+    match all.char_indices().nth(600) {
+        Some((i, _)) => format!("{}…", &all[..i]),
+        None => all,
+    }
+}
+
 /// An audit row written by the console on behalf of a job (the person who asked is in the
 /// job's row and in the details).
 pub async fn audit(conn: &mut sqlx::PgConnection, action: &str, target: &str, details: serde_json::Value) -> Result<(), sqlx::Error> {
     db::audit::insert(conn, &db::audit::AuditEntry { actor_id: None, actor_email: "console", action, target, details, request_id: "", ip: "" }).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plain_errors_say_each_cause_once() {
+        let e = anyhow::anyhow!("Connection refused").context("HTTP error: Connection refused").context("uploading db.dump");
+        assert_eq!(super::plain_error(&e), "uploading db.dump: HTTP error: Connection refused");
+        let long = anyhow::anyhow!("x".repeat(700));
+        assert_eq!(super::plain_error(&long).chars().count(), 601);
+    }
 }

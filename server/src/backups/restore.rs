@@ -370,7 +370,7 @@ async fn restore_dump(store: &Store, key: &str, admin_url: &str, bin: &Path, dat
 /// the environment keeps what it had.
 pub async fn failed(ctx: &BackupContext, claims: &DbClaims, id: Uuid, e: &anyhow::Error, cancelled: bool) {
     let cancelled = cancelled || store::is_cancelled(e);
-    let msg = if cancelled { "cancelled: nothing was switched".to_string() } else { format!("{e:#}") };
+    let msg = if cancelled { "cancelled: nothing was switched".to_string() } else { super::plain_error(e) };
     if !cancelled {
         tracing::error!(error = %msg, restore_id = %id, "restore failed");
     }

@@ -61,14 +61,20 @@ impl Store {
             }
             StorageSettings::S3 { bucket, prefix, endpoint, region, allow_http, access_key_id } => {
                 settings.validate().map_err(|e| anyhow!("backup storage: {e}"))?;
-                let options = object_store::ClientOptions::new().with_timeout(Duration::from_secs(120)).with_connect_timeout(Duration::from_secs(10));
+                // allow_http lives in the client options: set it there (the builder's own
+                // setter would be undone by with_client_options).
+                let options = object_store::ClientOptions::new()
+                    .with_allow_http(*allow_http)
+                    .with_timeout(Duration::from_secs(120))
+                    .with_connect_timeout(Duration::from_secs(10));
                 let mut b = object_store::aws::AmazonS3Builder::new()
                     .with_bucket_name(bucket)
                     .with_region(region)
                     .with_access_key_id(access_key_id)
                     .with_secret_access_key(secret)
-                    .with_allow_http(*allow_http)
                     .with_virtual_hosted_style_request(false)
+                    // A store that is down answers within about half a minute, not minutes.
+                    .with_retry(object_store::RetryConfig { max_retries: 3, retry_timeout: Duration::from_secs(30), ..Default::default() })
                     .with_client_options(options);
                 if !endpoint.is_empty() {
                     b = b.with_endpoint(endpoint);

@@ -190,7 +190,7 @@ pub fn heartbeat(ctx: &BackupContext, claims: &DbClaims, table: &'static str, id
 /// three attempts).
 pub async fn backup_failed(ctx: &BackupContext, claims: &DbClaims, id: Uuid, e: &anyhow::Error, cancelled: bool) {
     let cancelled = cancelled || super::store::is_cancelled(e);
-    let msg = if cancelled { "cancelled".to_string() } else { format!("{e:#}") };
+    let msg = if cancelled { "cancelled".to_string() } else { super::plain_error(e) };
     if !cancelled {
         tracing::error!(error = %msg, backup_id = %id, "backup failed");
     }
