@@ -84,6 +84,18 @@ pub fn pct(sorted: &[u64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1e6
 }
 
+/// Median, minimum and maximum of `v` (NaN for an empty slice).
+pub fn spread(v: &[f64]) -> (f64, f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    let med = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
+    (med, s[0], s[n - 1])
+}
+
 /// `1234567.8` → `1,234,568`.
 pub fn fmt_int(n: f64) -> String {
     let s = format!("{n:.0}");
