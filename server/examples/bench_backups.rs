@@ -14,7 +14,9 @@
 //!   storage with fsync, read back and decoded by `pg_restore`, manifest, `good`, audit; then
 //!   the retention pass). The dump, verify and total figures come from the manifest's
 //!   timings and from the wall clock around the claim and `run_job`. Production has no data
-//!   directory here, so this arm is the database alone.
+//!   directory here, so this arm is the database alone. A third side does the console's work
+//!   with the shell (`pg_dump … | tee >(sha256sum) > file; sync file`): what streaming and
+//!   hashing cost by themselves, whoever does them.
 //! - B. Restore: `create database … template template0` + `pg_restore --no-owner
 //!   --exit-on-error -d new file` versus the console's restore phase: `restore::run` in
 //!   staging mode, from its claim until it leaves the phase "restoring the database" (load the
@@ -23,6 +25,9 @@
 //! - C. File store: `tar -cf - . | zstd -3 -T1` into a file, then `sync` on it, versus
 //!   `archive::pack` (tar + zstd level 3 on a blocking thread) into `Store::upload` (sha256,
 //!   fsync). Reading back: `zstd -dc | tar -tf -` versus `archive::check`.
+//! - R. Reading a stored part: the stored dump through `Store::reader` (what verification,
+//!   restores and downloads read with) versus `tokio::fs::File` with 1 MiB reads, both
+//!   hashed with sha256 (the file is in the page cache: this is the reader's own cost).
 //! - D. Restore to staging end to end: the same `restore::run` runs as in B, of a backup that
 //!   holds the file store too, from the claim to the end: restore, file store extracted,
 //!   neutralization, switch, the previous staging database and file store dropped. Target:
@@ -189,6 +194,22 @@ async fn fingerprint(cluster_url: &str, db: &str) -> Result<(i64, String)> {
     Ok(row)
 }
 
+/// Reads `r` to the end in 1 MiB reads into sha256: (bytes, hex digest).
+async fn read_hashed(mut r: impl tokio::io::AsyncRead + Unpin) -> Result<(u64, String)> {
+    use tokio::io::AsyncReadExt;
+    let mut hash = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            return Ok((bytes, hex::encode(hash.finalize())));
+        }
+        hash.update(&buf[..n]);
+        bytes += n as u64;
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Data.
 
@@ -297,13 +318,27 @@ struct Console {
     staging: Uuid,
 }
 
+/// A finished backup's row, as the owner reads it.
+#[derive(sqlx::FromRow)]
+struct BackupDone {
+    state: String,
+    error: String,
+    location: String,
+    dump_bytes: Option<i64>,
+    dump_sha256: Option<String>,
+    files_bytes: Option<i64>,
+    toc_entries: Option<i32>,
+}
+
 struct BackupRun {
     id: Uuid,
+    location: String,
     wall: f64,
     dump: f64,
     files: f64,
     verify: f64,
     bytes: u64,
+    sha256: String,
     files_bytes: u64,
     toc: u32,
 }
@@ -323,18 +358,23 @@ impl Console {
         ensure!(matches!(claimed, Some((JobKind::Backup, c, _)) if c == id), "the claim returned {claimed:?}, not backup {id}");
         worker::run_job(&self.ctx, WORKER, JobKind::Backup, id, self.tenant, &CancellationToken::new()).await;
         let wall = t.elapsed().as_secs_f64();
-        let (state, error, location, dump_bytes, files_bytes, toc): (String, String, String, Option<i64>, Option<i64>, Option<i32>) =
-            sqlx::query_as("select state::text, error, location, dump_bytes, files_bytes, toc_entries from ops.backups where id = $1").bind(id).fetch_one(&self.owner).await?;
+        let BackupDone { state, error, location, dump_bytes, dump_sha256: sha256, files_bytes, toc_entries: toc } =
+            sqlx::query_as("select state::text as state, error, location, dump_bytes, dump_sha256, files_bytes, toc_entries from ops.backups where id = $1")
+                .bind(id)
+                .fetch_one(&self.owner)
+                .await?;
         ensure!(state == "good", "backup {id} ended {state}: {error}");
         let manifest: job::Manifest = serde_json::from_slice(&std::fs::read(self.ctx.root.join(&location).join(job::MANIFEST)).context("reading the manifest")?)?;
         let ms = |k: &str| manifest.timings_ms.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN) / 1e3;
         Ok(BackupRun {
             id,
+            location,
             wall,
             dump: ms("dump"),
             files: ms("files"),
             verify: ms("verify"),
             bytes: dump_bytes.unwrap_or(0) as u64,
+            sha256: sha256.unwrap_or_default(),
             files_bytes: files_bytes.unwrap_or(0) as u64,
             toc: toc.unwrap_or(0) as u32,
         })
@@ -415,6 +455,7 @@ struct RestoreRun {
 #[derive(Default)]
 struct Figures {
     a_plain: Vec<f64>,
+    a_shell: Vec<f64>,
     a_dump: Vec<f64>,
     a_verify: Vec<f64>,
     a_total: Vec<f64>,
@@ -428,6 +469,9 @@ struct Figures {
     d_total: Vec<f64>,
     d_files: Vec<f64>,
     d_neutralize: Vec<f64>,
+    r_store: Vec<f64>,
+    r_file: Vec<f64>,
+    r_bytes: u64,
     c_plain: Vec<f64>,
     c_console: Vec<f64>,
     c_plain_read: Vec<f64>,
@@ -492,9 +536,24 @@ fn report(opts: &Opts, m: &Machine, g: &Generated, f: &Figures, level: i32, pg_d
     let _ = writeln!(s, "| Arm | Plain tools | Console | Console vs plain |");
     let _ = writeln!(s, "|---|---:|---:|---:|");
     let _ = writeln!(s, "| A. Backup: dump (plain: `pg_dump -f file`; console: pg_dump → sha256 → store, fsync) | {} | {} | {} |", secs(&f.a_plain), secs(&f.a_dump), pct_str(overhead(&f.a_dump, &f.a_plain)));
+    let _ = writeln!(
+        s,
+        "| A. Backup: dump, streamed by the shell (`pg_dump \\| tee >(sha256sum) > file; sync file`; console as above) | {} | {} | {} |",
+        secs(&f.a_shell),
+        secs(&f.a_dump),
+        pct_str(overhead(&f.a_dump, &f.a_shell))
+    );
     let _ = writeln!(s, "| A. Backup: verification (read back, sha256, `pg_restore -f /dev/null` and `--list`) | — | {} | |", secs(&f.a_verify));
     let _ = writeln!(s, "| A. Backup: whole job (claim → good: dump, verification, manifest, audit, retention pass) | {} | {} | {} (verification included) |", secs(&f.a_plain), secs(&f.a_total), pct_str(overhead(&f.a_total, &f.a_plain)));
     let _ = writeln!(s, "| B. Restore: database (create database + `pg_restore`; console: claim → end of \"restoring the database\") | {} | {} | {} |", secs(&f.b_plain), secs(&f.b_console), pct_str(overhead(&f.b_console, &f.b_plain)));
+    let _ = writeln!(
+        s,
+        "| R. Reading the stored dump ({}) with sha256 (plain: `tokio::fs::File`, 1 MiB reads; console: `Store::reader`) | {} | {} | {} |",
+        mb(f.r_bytes),
+        secs(&f.r_file),
+        secs(&f.r_store),
+        pct_str(overhead(&f.r_store, &f.r_file))
+    );
     let (cp, cc, cpr) = if zstd { (secs(&f.c_plain), secs(&f.c_plain_read), pct_str(overhead(&f.c_console, &f.c_plain))) } else { ("no /usr/bin/zstd".into(), "no /usr/bin/zstd".into(), "n/a".into()) };
     let _ = writeln!(s, "| C. File store: archive (plain: `tar \\| zstd -3 -T1` + `sync`; console: `archive::pack` → `Store::upload`) | {} | {} | {} |", cp, secs(&f.c_console), cpr);
     let _ = writeln!(
@@ -660,9 +719,35 @@ async fn run(opts: &Opts, cluster: &Cluster, console_db: &str, prefix: &str, wor
 
     // A. Backup.
     println!("\n-- A. backup: pg_dump -Fc -Z{level} -f file vs the console's backup job --");
+    let shell_dump = work.join("shell.dump");
     for run in 0..opts.runs {
-        for side in if run % 2 == 0 { [0, 1] } else { [1, 0] } {
-            if side == 0 {
+        let order = match run % 3 {
+            0 => [0, 1, 2],
+            1 => [1, 2, 0],
+            _ => [2, 0, 1],
+        };
+        for side in order {
+            if side == 2 {
+                let mut cmd = tokio::process::Command::new("bash");
+                cmd.arg("-o")
+                    .arg("pipefail")
+                    .arg("-c")
+                    .arg(r#""$PG_DUMP" --format=custom --compress="$LEVEL" --dbname "$URL" | tee >(sha256sum > /dev/null) > "$OUT" && sync "$OUT""#)
+                    .env("PG_DUMP", bin.join("pg_dump"))
+                    .env("LEVEL", level.to_string())
+                    .env("URL", &url)
+                    .env("OUT", &shell_dump)
+                    .env_remove("PGPASSWORD");
+                if let Some(pw) = &password {
+                    cmd.env("PGPASSWORD", pw);
+                }
+                let t = Instant::now();
+                run_tool(cmd, "pg_dump | tee").await?;
+                let s = t.elapsed().as_secs_f64();
+                let _ = std::fs::remove_file(&shell_dump);
+                f.a_shell.push(s);
+                println!("run {run} shell    pg_dump | tee >(sha256sum) > file; sync {s:>7.2} s");
+            } else if side == 0 {
                 let _ = std::fs::remove_file(&plain_dump);
                 let mut cmd = pg_tool(&bin, "pg_dump", &password);
                 cmd.args(["--format=custom", &format!("--compress={level}"), "--file"]).arg(&plain_dump).arg("--dbname").arg(&url);
@@ -744,7 +829,28 @@ async fn run(opts: &Opts, cluster: &Cluster, console_db: &str, prefix: &str, wor
     let full = console.backup().await?;
     println!("console  dump {:.2} s  files {:.2} s  verify {:.2} s  whole job {:.2} s  ({} + {})", full.dump, full.files, full.verify, full.wall, mb(full.bytes), mb(full.files_bytes));
     let full_id = full.id;
+    let stored_dump = format!("{}/{}", full.location, job::DUMP);
     f.full = Some(full);
+
+    // R. Reading a stored part back.
+    println!("\n-- R. reading the stored dump: Store::reader vs tokio::fs::File --");
+    let stored_path = console.ctx.root.join(&stored_dump);
+    for run in 0..opts.runs {
+        for side in if run % 2 == 0 { [0, 1] } else { [1, 0] } {
+            let t = Instant::now();
+            let (bytes, sha) = if side == 0 { read_hashed(tokio::fs::File::open(&stored_path).await?).await? } else { read_hashed(store.reader(&stored_dump).await?.1).await? };
+            let s = t.elapsed().as_secs_f64();
+            f.r_bytes = bytes;
+            let want = f.full.as_ref().map(|b| (b.bytes, b.sha256.clone()));
+            ensure!(want == Some((bytes, sha)), "the stored dump read back differs from what the backup recorded");
+            println!("run {run} {}  {s:>7.2} s ({})", if side == 0 { "file    " } else { "store   " }, mb(bytes));
+            if side == 0 {
+                f.r_file.push(s);
+            } else {
+                f.r_store.push(s);
+            }
+        }
+    }
 
     // B and D. Restore.
     println!("\n-- B/D. restore: create database + pg_restore file vs restore::run into staging --");
