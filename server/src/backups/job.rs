@@ -321,6 +321,7 @@ pub async fn dump_into(store: &Store, key: &str, admin_url: &str, bin: &std::pat
         .context("starting pg_dump")?;
     let err = copy::stderr_tail(&mut child);
     let mut out = child.stdout.take().ok_or_else(|| anyhow!("pg_dump has no stdout"))?;
+    widen_pipe(&out);
     let uploaded = store.upload(key, &mut out, &|n| progress.set_done(n), cancel).await;
     drop(out);
     if uploaded.is_err() {
@@ -335,6 +336,15 @@ pub async fn dump_into(store: &Store, key: &str, admin_url: &str, bin: &std::pat
         bail!("pg_dump of {database} failed ({status}): {err}");
     }
     Ok(part)
+}
+
+/// A 1 MiB pipe instead of Linux's 64 KiB: fewer wake-ups between the tool and us (the
+/// benchmark measured the default pipe as most of the streaming overhead). Best effort.
+pub fn widen_pipe(fd: &impl std::os::fd::AsFd) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
+    }
 }
 
 /// Stops a tool and everything it started (SIGTERM to its process group, SIGKILL on drop).

@@ -330,6 +330,7 @@ async fn restore_dump(store: &Store, key: &str, admin_url: &str, bin: &Path, dat
         .context("starting pg_restore")?;
     let err = copy::stderr_tail(&mut child);
     let mut input = child.stdin.take().ok_or_else(|| anyhow!("pg_restore has no stdin"))?;
+    job::widen_pipe(&input);
     let mut hash = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut bytes = 0u64;

@@ -158,17 +158,29 @@ impl Store {
     }
 
     /// A reader over a stored object.
-    pub async fn reader(&self, key: &str) -> Result<(u64, impl AsyncRead + Send + Unpin + 'static)> {
+    /// Local files are read directly in 1 MiB blocks: object_store reads them 8 KiB at a
+    /// time, one blocking task each, about 4× slower (measured by the benchmark).
+    pub async fn reader(&self, key: &str) -> Result<(u64, Box<dyn AsyncRead + Send + Unpin + 'static>)> {
+        if let Some(path) = self.local_path(key) {
+            ObjPath::parse(key)?;
+            let file = tokio::fs::File::open(&path).await.with_context(|| format!("reading {key}"))?;
+            let size = file.metadata().await?.len();
+            return Ok((size, Box::new(tokio::io::BufReader::with_capacity(1 << 20, file))));
+        }
         let got = self.inner.get(&ObjPath::parse(key)?).await.with_context(|| format!("reading {key}"))?;
         let size = got.meta.size;
         let stream = got.into_stream().map(|r| r.map_err(std::io::Error::other));
-        Ok((size, tokio_util::io::StreamReader::new(stream)))
+        Ok((size, Box::new(tokio_util::io::StreamReader::new(stream))))
     }
 
     /// The object as a byte stream (downloads).
-    pub async fn stream(&self, key: &str) -> Result<(u64, futures::stream::BoxStream<'static, object_store::Result<Bytes>>)> {
+    pub async fn stream(&self, key: &str) -> Result<(u64, futures::stream::BoxStream<'static, std::io::Result<Bytes>>)> {
+        if self.is_local() {
+            let (size, reader) = self.reader(key).await?;
+            return Ok((size, tokio_util::io::ReaderStream::with_capacity(reader, 1 << 20).boxed()));
+        }
         let got = self.inner.get(&ObjPath::parse(key)?).await.with_context(|| format!("reading {key}"))?;
-        Ok((got.meta.size, got.into_stream()))
+        Ok((got.meta.size, got.into_stream().map(|r| r.map_err(std::io::Error::other)).boxed()))
     }
 
     pub async fn read_small(&self, key: &str) -> Result<Vec<u8>> {
