@@ -132,34 +132,7 @@ impl Opts {
 // ---------------------------------------------------------------------------------------
 // Tools and databases.
 
-/// `owner_url` pointed at `db`, without its password (which the tools get in `PGPASSWORD`).
-fn tool_target(owner_url: &str, db: &str) -> Result<(String, Option<String>)> {
-    let mut url = reqwest::Url::parse(owner_url).context("the database URL is not a URL")?;
-    let password = url.password().map(percent_decode);
-    url.set_password(None).map_err(|_| anyhow::anyhow!("the database URL cannot carry a user"))?;
-    url.set_path(&format!("/{db}"));
-    Ok((url.to_string(), password))
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+use odooops::neutralize::copy::tool_target;
 
 /// Runs a tool to its end; an error with its stderr when it fails.
 async fn run_tool(mut cmd: tokio::process::Command, what: &str) -> Result<()> {

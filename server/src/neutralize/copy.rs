@@ -95,7 +95,7 @@ pub(crate) fn tools_for(major: u32) -> Result<PathBuf> {
 }
 
 /// The connection URL for a tool: `admin_url` pointed at `db`, without its password.
-pub(crate) fn tool_target(admin_url: &str, db: &str) -> Result<(String, Option<String>)> {
+pub fn tool_target(admin_url: &str, db: &str) -> Result<(String, Option<String>)> {
     let mut url = reqwest::Url::parse(admin_url).context("the administrator URL is not a URL")?;
     let password = url.password().map(percent_decode);
     url.set_password(None).map_err(|_| anyhow!("the administrator URL cannot carry a user"))?;
