@@ -38,7 +38,8 @@ pub fn RestoreStateChip(state: RestoreState) -> impl IntoView {
 pub fn span_text(secs: i64) -> String {
     let secs = secs.max(0);
     match secs {
-        0..=59 => format!("{secs} s"),
+        0 => "under 1 s".into(),
+        1..=59 => format!("{secs} s"),
         60..=3599 => format!("{} min {} s", secs / 60, secs % 60),
         _ => format!("{} h {} min", secs / 3600, (secs % 3600) / 60),
     }

@@ -27,6 +27,8 @@ struct Ctx {
     /// The restore dialog is open, with this backup picked.
     dialog: RwSignal<Option<Uuid>>,
     dialog_error: RwSignal<Option<String>>,
+    /// Environments whose "Back up now" was clicked and not yet seen in a fresh overview.
+    starting: RwSignal<Vec<Uuid>>,
     can: BackupPermissions,
 }
 
@@ -71,6 +73,7 @@ fn Overview(o: BackupsOverview) -> impl IntoView {
     // actions reload the overview in the background, an older answer never wins).
     let live = RwSignal::new(o.clone());
     let latest = StoredValue::new(0_u64);
+    let starting = RwSignal::new(Vec::new());
     let slug = o.project_slug.clone();
     let reload = Callback::new(move |()| {
         latest.update_value(|n| *n += 1);
@@ -79,6 +82,7 @@ fn Overview(o: BackupsOverview) -> impl IntoView {
             if let Ok(fresh) = get_backups(slug).await {
                 if latest.try_get_value() == Some(mine) {
                     live.try_set(fresh);
+                    starting.try_set(Vec::new());
                 }
             }
         });
@@ -93,11 +97,15 @@ fn Overview(o: BackupsOverview) -> impl IntoView {
         cancel_restore: ServerAction::new(),
         dialog: RwSignal::new(None),
         dialog_error: RwSignal::new(None),
+        starting,
         can: o.can,
     };
     let flash = RwSignal::new(None::<Result<String, String>>);
     let report = move |r: Option<Result<String, AppError>>| {
         if let Some(r) = r {
+            if r.is_err() {
+                c.starting.set(Vec::new());
+            }
             flash.set(Some(r.map_err(|e| e.to_string())));
             c.reload.run(());
         }
@@ -174,7 +182,7 @@ fn EnvCard(e: EnvironmentBackups, open: Option<BackupRow>, c: Ctx) -> impl IntoV
         None => "No schedule: manual backups only".to_string(),
     };
     let keep = e.schedule.as_ref().map(|s| Retention { daily: s.keep_daily as u32, weekly: s.keep_weekly as u32, monthly: s.keep_monthly as u32 }).unwrap_or(Retention::for_stage(e.stage));
-    let keeps = format!("Keeps {} daily, {} weekly, {} monthly", keep.daily, keep.weekly, keep.monthly);
+    let keeps = format!("{} daily, {} weekly, {} monthly", keep.daily, keep.weekly, keep.monthly);
     let best_effort = e.best_effort().then(|| {
         let days = keep.daily;
         view! {
@@ -186,28 +194,35 @@ fn EnvCard(e: EnvironmentBackups, open: Option<BackupRow>, c: Ctx) -> impl IntoV
     });
     let used = e.manual_last_day;
     let used_class = if used >= MANUAL_BACKUPS_PER_DAY { "font-medium text-amber-700" } else { "text-slate-700" };
-    let busy = open.is_some();
+    let has_open = open.is_some();
+    // Between the click and the next overview the card already shows the backup starting.
+    let starting = move || !has_open && c.starting.with(|s| s.contains(&env_id));
+    let busy = move || has_open || starting();
     let no_db = e.database_name.is_none();
-    let label = if busy { "Backing up…" } else { "Back up now" };
+    let label = move || if busy() { "Backing up…" } else { "Back up now" };
     let title = if no_db { "This environment has no database yet" } else { "Dump the database and file store now" };
     view! {
         <div class=format!("{CARD} flex flex-col p-3") data-testid="env-card" data-env=e.name.clone() data-stage=e.stage.as_str()>
             <div class="flex items-center gap-2"><StageBadge stage=e.stage /><span class="font-semibold text-slate-900">{e.name.clone()}</span></div>
             <p class="mt-0.5 text-[11px] text-slate-500">{format!("database {} · {}", e.database_name.clone().unwrap_or_else(|| "none".into()),
                 e.data_dir.clone().map(|d| format!("file store under {d}")).unwrap_or_else(|| "no data directory (database only)".into()))}</p>
-            <dl class="mt-2 space-y-1 text-xs">
-                <div class="flex gap-1"><dt class="text-slate-500">"Last good backup:"</dt>
-                    <dd class=format!("font-medium {}", freshness_class(e.last_good_backup_at.as_ref(), e.stage, now)) data-testid="last-good">{last}</dd></div>
-                <div class="flex gap-1"><dt class="text-slate-500">"Schedule:"</dt><dd class="text-slate-700" data-testid="schedule-text">{schedule}</dd></div>
-                <div class="text-slate-500">{keeps}</div>
-                <div class="flex gap-1"><dt class="text-slate-500">"Manual backups, last 24 h:"</dt>
-                    <dd class=used_class data-testid="manual-used">{format!("{used}/{MANUAL_BACKUPS_PER_DAY}")}</dd></div>
+            <dl class="mt-2 grid grid-cols-[auto_1fr] gap-x-2 gap-y-1 text-xs">
+                <dt class="text-slate-500">"Last good"</dt>
+                <dd class=format!("font-medium {}", freshness_class(e.last_good_backup_at.as_ref(), e.stage, now)) data-testid="last-good">{last}</dd>
+                <dt class="text-slate-500">"Schedule"</dt><dd class="text-slate-700" data-testid="schedule-text">{schedule}</dd>
+                <dt class="text-slate-500">"Retention"</dt><dd class="text-slate-700">{keeps}</dd>
+                <dt class="text-slate-500">"Manual, 24 h"</dt>
+                <dd class=used_class data-testid="manual-used" title="manual backups in the last 24 hours (safety backups do not count)">{format!("{used} of {MANUAL_BACKUPS_PER_DAY} used")}</dd>
             </dl>
             {best_effort}
             {open.map(|b| view! { <ProgressBar done=b.bytes_done expected=b.bytes_expected started_at=b.started_at phase=b.phase.clone() label=format!("Backup of {}", e.name) /> })}
+            {let name = e.name.clone(); move || starting().then(|| view! { <ProgressBar done=0 expected=None started_at=None phase="starting" label=format!("Backup of {name}") /> })}
             <div class="mt-auto pt-3" style=(!c.can.backup).then_some("display:none")>
-                <button class=BUTTON data-testid="backup-now" disabled=busy || no_db title=title
-                        on:click=move |_| { c.backup.dispatch(CreateBackup { env_id, reason: None }); }>{label}</button>
+                <button class=BUTTON data-testid="backup-now" disabled=move || busy() || no_db title=title
+                        on:click=move |_| {
+                            c.starting.update(|s| s.push(env_id));
+                            c.backup.dispatch(CreateBackup { env_id, reason: None });
+                        }>{label}</button>
             </div>
         </div>
     }

@@ -42,6 +42,13 @@ pub fn RestoreDialog(c: Ctx, pick: Uuid) -> impl IntoView {
         }
     });
     let close = move || c.dialog.set(None);
+    // Escape closes the dialog wherever the focus is.
+    let escape = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.key() == "Escape" {
+            close();
+        }
+    });
+    on_cleanup(move || escape.remove());
     let submit = move |mode: RestoreMode| {
         last_mode.set(mode);
         c.dialog_error.set(None);
@@ -59,8 +66,7 @@ pub fn RestoreDialog(c: Ctx, pick: Uuid) -> impl IntoView {
     let prod_name = move || production().map(|t| t.1).unwrap_or_else(|| "production".into());
     let error_box = |text: String| view! { <p class="rounded-md bg-rose-50 px-3 py-2 text-sm text-rose-800" role="alert" data-testid="restore-error">{text}</p> };
     view! {
-        <div class="fixed inset-0 z-40 flex items-start justify-center overflow-y-auto bg-slate-900/40 p-4 pt-12"
-             on:keydown=move |ev| if ev.key() == "Escape" { close() }>
+        <div class="fixed inset-0 z-40 flex items-start justify-center overflow-y-auto bg-slate-900/40 p-4 pt-12">
             <div class="w-full max-w-2xl rounded-lg bg-white shadow-xl" role="dialog" aria-modal="true" aria-labelledby="restore-title" data-testid="restore-dialog">
                 <div class="flex items-center justify-between border-b border-slate-200 px-4 py-3">
                     <h2 id="restore-title" class="text-base font-semibold text-slate-900">"Restore a backup"</h2>

@@ -86,9 +86,9 @@ fn ScheduleForm(e: EnvironmentBackups, default_tz: String, reload: Callback<()>)
     };
     view! {
         <div class=format!("{CARD} p-3") data-testid="schedule-form" data-env=name.clone()>
+            <div class="mb-2 flex items-center gap-2"><StageBadge stage=e.stage /><span class="text-sm font-semibold text-slate-900">{name.clone()}</span></div>
             <form class="flex flex-wrap items-end gap-2" on:submit=on_save>
-                <div class="flex w-36 items-center gap-2 self-center"><StageBadge stage=e.stage /><span class="text-sm font-semibold text-slate-900">{name.clone()}</span></div>
-                <label class="w-36"><span class=LABEL>"Cron (min hour day month weekday)"</span>
+                <label class="w-36" title="minute hour day-of-month month day-of-week, e.g. 0 2 * * * for 02:00 every day"><span class=LABEL>"Cron schedule"</span>
                     <input class=format!("{INPUT} font-mono") data-testid="schedule-cron" spellcheck="false" prop:value=cron on:input=move |ev| cron.set(event_target_value(&ev)) /></label>
                 <label class="w-44"><span class=LABEL>"Time zone"</span>
                     <input class=INPUT list="backup-time-zones" data-testid="schedule-tz" spellcheck="false" prop:value=tz on:input=move |ev| tz.set(event_target_value(&ev)) /></label>
@@ -100,7 +100,7 @@ fn ScheduleForm(e: EnvironmentBackups, default_tz: String, reload: Callback<()>)
                 <button class=BUTTON_SECONDARY type="submit" data-testid="schedule-save" disabled=move || save.pending().get()>"Save schedule"</button>
             </form>
             <div class="mt-1 min-h-4">{schedule_outcome}</div>
-            <form class="mt-2 flex flex-wrap items-end gap-2 border-t border-slate-100 pt-2"
+            <form class="mt-1 flex flex-wrap items-end gap-2 border-t border-slate-100 pt-2"
                   on:submit=move |ev| { ev.prevent_default(); save_dir.dispatch(SaveEnvironmentDataDir { env_id, data_dir: dir.get_untracked() }); }>
                 <label class="min-w-64 flex-1"><span class=LABEL>"Odoo data directory (its file store is backed up with the database; empty for database only)"</span>
                     <input class=format!("{INPUT} font-mono") data-testid="data-dir" placeholder="/var/lib/odoo" spellcheck="false" prop:value=dir on:input=move |ev| dir.set(event_target_value(&ev)) /></label>
