@@ -299,7 +299,9 @@ stable
 security definer
 set search_path = ''
 as $$
-  select p.backup_s3_secret from ops.projects p where p.id = p_project_id
+  -- Only the caller's tenant: a project id of another tenant gives null.
+  select p.backup_s3_secret from ops.projects p
+   where p.id = p_project_id and p.tenant_id = (select ops.current_tenant_id())
 $$;
 
 revoke all on function ops.claim_backup_job(text, interval), ops.due_backup_schedules(),

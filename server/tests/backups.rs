@@ -491,3 +491,26 @@ async fn verification_refuses_a_truncated_or_altered_dump() {
     assert!(format!("{err:#}").contains("does not match"), "{err:#}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[tokio::test]
+async fn the_s3_secret_is_readable_only_inside_its_own_tenant() {
+    let mut cfg = common::config(&common::fresh_database().await);
+    cfg.backup_workers = 0;
+    let app = TestApp::spawn_with(cfg).await;
+    sqlx::query("update ops.projects set backup_s3_secret = 'wJalrXUtnFEMI-secret' where id = $1").bind(app.project_id).execute(&app.owner).await.unwrap();
+    let read = |tenant: Uuid| {
+        let db = app.services_db();
+        let project = app.project_id;
+        async move {
+            let mut tx = db.tenant_tx(&system_claims(tenant)).await.unwrap();
+            let secret: Option<String> = sqlx::query_scalar("select ops.backup_s3_secret($1)").bind(project).fetch_one(&mut *tx).await.unwrap();
+            // The column itself is not readable by the request role at all.
+            let direct = sqlx::query("select backup_s3_secret from ops.projects").execute(&mut *tx).await;
+            assert!(direct.is_err(), "the secret column is write-only");
+            secret
+        }
+    };
+    assert_eq!(read(app.tenant_id).await.as_deref(), Some("wJalrXUtnFEMI-secret"));
+    assert_eq!(read(Uuid::new_v4()).await, None, "another tenant gets nothing");
+    app.stop().await;
+}

@@ -28,17 +28,18 @@ pub async fn project_settings(conn: &mut PgConnection, project_id: Uuid) -> Resu
 /// Saves storage settings; `secret` replaces the stored S3 secret key when given.
 pub async fn set_project_settings(conn: &mut PgConnection, project_id: Uuid, storage: &StorageSettings, secret: Option<&str>, compression: i32, tz: &str) -> Result<(), sqlx::Error> {
     let storage = serde_json::to_value(storage).unwrap_or_default();
-    sqlx::query(
-        "update ops.projects set backup_storage = $2, backup_compression = $3, time_zone = $4,
-                backup_s3_secret = coalesce($5, backup_s3_secret) where id = $1",
-    )
-    .bind(project_id)
-    .bind(storage)
-    .bind(compression)
-    .bind(tz)
-    .bind(secret)
-    .execute(conn)
-    .await?;
+    sqlx::query("update ops.projects set backup_storage = $2, backup_compression = $3, time_zone = $4 where id = $1")
+        .bind(project_id)
+        .bind(storage)
+        .bind(compression)
+        .bind(tz)
+        .execute(&mut *conn)
+        .await?;
+    // The secret column is write-only for this role: it may be set, never read (not even by
+    // a coalesce), so it is a statement of its own.
+    if let Some(secret) = secret {
+        sqlx::query("update ops.projects set backup_s3_secret = $2 where id = $1").bind(project_id).bind(secret).execute(conn).await?;
+    }
     Ok(())
 }
 

@@ -133,7 +133,7 @@ impl StorageSettings {
         if prefix.len() > 200 || prefix.split('/').any(|s| s == ".." || s == ".") || prefix.starts_with('/') {
             return Err("prefix: at most 200 characters, no leading '/', no '.' or '..' segments".into());
         }
-        if !endpoint.is_empty() && !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
+        if !endpoint.is_empty() && !endpoint.starts_with("https://") && !endpoint.starts_with("http://") {
             return Err("endpoint: an http:// or https:// URL, or empty for AWS".into());
         }
         if region.is_empty() || region.len() > 40 || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {

@@ -212,8 +212,8 @@ pub async fn prune_after(ctx: &BackupContext, claims: &DbClaims, backup_id: Uuid
         None => (Retention::for_stage(stage), project_tz),
     };
     let tz = app::schedule::time_zone(&tz_name).unwrap_or(chrono_tz::UTC);
-    let good: Vec<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>)> =
-        sqlx::query_as("select id, coalesce(finished_at, queued_at), pinned_until from ops.backups where environment_id = $1 and state = 'good'")
+    let good: Vec<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>, bool)> =
+        sqlx::query_as("select id, coalesce(finished_at, queued_at), pinned_until, kind = 'manual' from ops.backups where environment_id = $1 and state = 'good'")
             .bind(env_id)
             .fetch_all(&mut *tx)
             .await?;
@@ -226,14 +226,17 @@ pub async fn prune_after(ctx: &BackupContext, claims: &DbClaims, backup_id: Uuid
     .into_iter()
     .collect();
     let now = Utc::now();
-    let candidates: Vec<(Uuid, DateTime<Utc>)> = good.iter().map(|(id, at, _)| (*id, *at)).collect();
+    let candidates: Vec<(Uuid, DateTime<Utc>)> = good.iter().map(|(id, at, _, _)| (*id, *at)).collect();
     let mut keep = retention::keep(&candidates, tz, policy);
     if let Some((newest, _)) = candidates.iter().max_by_key(|(_, at)| *at) {
         keep.insert(*newest);
     }
-    keep.extend(good.iter().filter(|(_, _, pin)| pin.is_some_and(|p| p > now)).map(|(id, _, _)| *id));
+    keep.extend(good.iter().filter(|(_, _, pin, _)| pin.is_some_and(|p| p > now)).map(|(id, _, _, _)| *id));
+    // A manual backup someone just took ("before my change") is not pruned by the next one
+    // of the same day: it stays at least 24 hours.
+    keep.extend(good.iter().filter(|(_, at, _, manual)| *manual && (now - *at) < chrono::Duration::hours(24) && *at <= now).map(|(id, _, _, _)| *id));
     keep.extend(in_use);
-    let drop: Vec<Uuid> = good.iter().map(|(id, _, _)| *id).filter(|id| !keep.contains(id)).collect();
+    let drop: Vec<Uuid> = good.iter().map(|(id, _, _, _)| *id).filter(|id| !keep.contains(id)).collect();
     if !drop.is_empty() {
         sqlx::query("update ops.backups set state = 'deleting' where id = any($1) and state = 'good'").bind(&drop).execute(&mut *tx).await?;
         audit(
