@@ -32,7 +32,14 @@ test('an admin toggles a default rule, gets a clear regex error and adds a patte
     assert.equal(await row(page, name).count(), 1, `${name} is a default rule`);
   }
   assert.match(await row(page, 'Outgoing mail to the catcher').locator('[data-testid=rule-summary]').textContent(), /smtp_host = \{\{mail_host\}\}/);
-  assert.match(await page.locator('[data-testid=empty-state]').textContent(), /No neutralization has run yet/);
+  // Reports of earlier runs (a restore to staging in the backups tests neutralizes), or the
+  // empty state on a console where none has run yet.
+  await page.locator('[data-testid=runs], [data-testid=empty-state]').first().waitFor();
+  if ((await page.locator('[data-testid=run]').count()) === 0) {
+    assert.match(await page.locator('[data-testid=empty-state]').textContent(), /No neutralization has run yet/);
+  } else {
+    assert.match(await page.locator('[data-testid=run]').first().getAttribute('data-status'), /^(succeeded|failed|running)$/);
+  }
 
   // Off, then on again, with the keyboard.
   const cron = row(page, 'Scheduled jobs off');
