@@ -33,6 +33,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                // The web shell's terminal (xterm.js) and its glue; they attach to markup that
+                // asks for them (data-shell-*), after hydration.
+                <link rel="stylesheet" href="/vendor/xterm/xterm.css" />
+                <script defer src="/vendor/xterm/xterm.js"></script>
+                <script defer src="/vendor/xterm/addon-fit.js"></script>
+                <script defer src="/shell.js"></script>
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
@@ -79,6 +85,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/members") view=pages::members::MembersPage ssr=ssr.clone() />
                     <Route path=path!("admin/tokens") view=pages::tokens::TokensPage ssr=ssr.clone() />
                     <Route path=path!("audit") view=pages::audit::AuditPage ssr=ssr.clone() />
+                    <Route path=path!("shell") view=pages::shell::ShellPage ssr=ssr.clone() />
+                    <Route path=path!("shell/sessions/:id") view=pages::shell::ReplayPage ssr=ssr.clone() />
+                    <Route path=path!("profile") view=pages::profile::ProfilePage ssr=ssr.clone() />
                     <Route path=path!("audit/verify") view=pages::audit_chain::AuditChainPage ssr=ssr.clone() />
                 </ParentRoute>
             </Routes>

@@ -186,6 +186,19 @@ pub struct Config {
     /// Where backups go for projects with local storage (default: `<data dir>/backups`).
     #[arg(long, env = "ODOOOPS_BACKUP_DIR", global = true)]
     pub backup_dir: Option<PathBuf>,
+    /// The web shell's program (run as `<shell> -i`; bash gets `--noprofile --norc`).
+    #[arg(long, env = "ODOOOPS_SHELL", default_value = "/bin/bash", global = true)]
+    pub shell: PathBuf,
+    /// The unprivileged OS user web shells run as when the console runs as root ("" or "-":
+    /// as the console's own user). Ignored when the console is not root.
+    #[arg(long, env = "ODOOOPS_SHELL_USER", default_value = "nobody", global = true)]
+    pub shell_user: String,
+    /// Bytes of recent terminal output replayed to a browser that reattaches.
+    #[arg(long, env = "ODOOOPS_SHELL_SCROLLBACK_BYTES", default_value_t = 256 * 1024, global = true)]
+    pub shell_scrollback_bytes: usize,
+    /// Seconds before the time limit (and the idle timeout) at which the terminal is warned.
+    #[arg(long, env = "ODOOOPS_SHELL_WARN_SECONDS", default_value_t = 60, global = true)]
+    pub shell_warn_seconds: u64,
     /// Backups and restores this console runs at once (0: none; other consoles may).
     #[arg(long, env = "ODOOOPS_BACKUP_WORKERS", default_value_t = 1, global = true)]
     pub backup_workers: usize,

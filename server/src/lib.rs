@@ -21,6 +21,7 @@ pub mod promotions;
 pub mod routes;
 pub mod runner;
 pub mod services;
+pub mod shell;
 pub mod startup;
 pub mod telemetry;
 
@@ -98,6 +99,21 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
         workers: cfg.backup_workers,
     };
     services.backups = Some(backup_ctx.clone());
+    let shell = shell::ShellService::new(
+        state.db.clone(),
+        shell::ShellConfig {
+            shell: cfg.shell.clone(),
+            user: shell::pty::resolve_user(&cfg.shell_user),
+            data_dir: cfg.data_dir.clone(),
+            scrollback_bytes: cfg.shell_scrollback_bytes,
+            warn_before: Duration::from_secs(cfg.shell_warn_seconds),
+            flush_every: Duration::from_millis(50),
+            sweep_every: Duration::from_secs(10),
+        },
+        promotion_ctx.instances.clone(),
+    );
+    services.shell = Some(shell.clone());
+    tasks.push(shell.start(shutdown_rx.clone()));
     tasks.push(backups::scheduler::start(backup_ctx.clone(), shutdown_rx.clone()));
     for n in 0..backup_ctx.workers {
         tasks.push(backups::worker::BackupWorker::new(backup_ctx.clone(), hub.clone(), n).start(shutdown_rx.clone()));

@@ -19,6 +19,8 @@ pub struct Services {
     pub mail_stats: Arc<crate::mail::MailStats>,
     /// Backups (downloads open the project's storage).
     pub backups: Option<crate::backups::BackupContext>,
+    /// Web shell sessions of this console.
+    pub shell: Option<crate::shell::ShellService>,
     touched: Arc<Mutex<HashMap<Uuid, Instant>>>,
     db: app::db::Db,
 }
@@ -26,7 +28,7 @@ pub struct Services {
 impl Services {
     pub fn new(db: app::db::Db, hub: Hub, previews: PreviewManager, settings: BuildSettings) -> Services {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().unwrap_or_default();
-        Services { hub, previews, settings: Arc::new(settings), http, mail_stats: Arc::default(), backups: None, touched: Arc::default(), db }
+        Services { hub, previews, settings: Arc::new(settings), http, mail_stats: Arc::default(), backups: None, shell: None, touched: Arc::default(), db }
     }
 
     /// Records that a preview was used (at most every 15 s per preview), for the idle timeout.

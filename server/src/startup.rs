@@ -62,6 +62,8 @@ pub fn router(state: AppState, metrics: Metrics, services: crate::services::Serv
         .route("/api/mail/messages/{id}/raw", get(crate::mail::http::raw))
         .route("/api/mail/messages/{id}/html", get(crate::mail::http::html))
         .route("/api/mail/messages/{id}/attachments/{index}", get(crate::mail::http::attachment))
+        .route("/api/shell/sessions/{id}/ws", get(crate::shell::ws::attach))
+        .route("/api/shell/sessions/{id}/cast", get(crate::shell::cast::export))
         .route("/preview/{slug}", any(crate::previews::proxy::root))
         .route("/preview/{slug}/", any(crate::previews::proxy::index))
         .route("/preview/{slug}/{*rest}", any(crate::previews::proxy::path))

@@ -11,6 +11,7 @@ pub mod neutralize;
 pub mod notifications;
 pub mod projects;
 pub mod promotions;
+pub mod shell;
 pub mod tokens;
 
 /// Runs a server function's body and gives any error its HTTP status (422, 403, 409...),

@@ -5,6 +5,7 @@ pub mod login;
 pub mod password;
 pub mod session;
 pub mod share;
+pub mod ssh_key;
 pub mod token;
 
 use std::fmt;

@@ -191,5 +191,9 @@ fn describe(cap: Capability) -> &'static str {
         Capability::RestoreProduction => "restore a backup into production (sysadmins only)",
         Capability::DownloadBackup => "download backups",
         Capability::ManageBackups => "change backup schedules and storage",
+        Capability::OpenShell => "open a web shell",
+        Capability::ViewShellSessions => "see shell sessions",
+        Capability::ManageShellSettings => "change shell time limits",
+        Capability::ManageOwnSshKeys => "manage SSH keys",
     }
 }

@@ -45,6 +45,9 @@ fn Frame(user: SessionUser) -> impl IntoView {
                 <nav class="mt-2 flex flex-col gap-0.5 px-2 text-sm" data-testid="main-nav">
                     <NavLink href="/" label="Dashboard" />
                     <NavLink href="/logs" label="Logs" />
+                    <Show when=move || role.allows(Capability::OpenShell)>
+                        <NavLink href="/shell" label="Web shell" />
+                    </Show>
                     <Show when=move || role.allows(Capability::ViewAudit)>
                         <NavLink href="/audit" label="Audit log" />
                     </Show>
@@ -141,7 +144,8 @@ fn UserMenu(user: SessionUser) -> impl IntoView {
                 <p class="font-medium text-slate-800">{if user.display_name.is_empty() { user.email.clone() } else { user.display_name.clone() }}</p>
                 <p class="text-xs text-slate-500">{user.email.clone()}</p>
                 <p class="mt-1 text-xs text-slate-500">{format!("{} · {}", user.tenant_name, user.role.label())}</p>
-                <ActionForm action=logout attr:class="mt-3">
+                <a href="/profile" class="mt-3 block rounded-md px-2 py-1 text-sm text-slate-700 hover:bg-slate-50" data-testid="profile-link">"Profile and SSH keys"</a>
+                <ActionForm action=logout attr:class="mt-2">
                     <button type="submit" class="w-full rounded-md border border-slate-300 px-2 py-1 text-sm hover:bg-slate-50" data-testid="logout">"Sign out"</button>
                 </ActionForm>
             </div>

@@ -37,6 +37,7 @@ mod mail;
 pub mod neutralize;
 mod promotions;
 mod role;
+mod shell;
 mod steps;
 mod views;
 
@@ -48,6 +49,7 @@ pub use gates::*;
 pub use mail::*;
 pub use neutralize::*;
 pub use promotions::*;
+pub use shell::*;
 pub use steps::{BuildConfig, StartStep, Step};
 pub use role::{validate_password, Capability, Role, Stage};
 pub use views::*;

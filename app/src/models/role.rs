@@ -61,6 +61,14 @@ pub enum Capability {
     DownloadBackup,
     /// Edit schedules, retention and storage.
     ManageBackups,
+    /// Open a web shell on development or staging (production: see `models::may_open_shell`).
+    OpenShell,
+    /// See shell sessions and replay their transcripts (one's own; admins and sysadmins all).
+    ViewShellSessions,
+    /// Set the tenant's shell time limits.
+    ManageShellSettings,
+    /// Add and remove one's own SSH public keys.
+    ManageOwnSshKeys,
 }
 
 impl Role {
@@ -113,6 +121,9 @@ impl Role {
                 matches!(self, Role::Admin | Role::Sysadmin)
             }
             Capability::RestoreProduction => self == Role::Sysadmin,
+            Capability::OpenShell | Capability::ViewShellSessions => matches!(self, Role::Admin | Role::Sysadmin | Role::Developer),
+            Capability::ManageShellSettings => self == Role::Admin,
+            Capability::ManageOwnSshKeys => true,
         }
     }
 }

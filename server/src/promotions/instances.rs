@@ -186,6 +186,11 @@ impl Instances {
     }
 
     /// The build each environment's instance runs here.
+    /// The checkout the environment's running instance serves from, if this console runs one.
+    pub async fn workspace(&self, env_id: Uuid) -> Option<PathBuf> {
+        self.running.lock().await.get(&env_id).map(|r| r.workspace.clone())
+    }
+
     pub async fn running(&self) -> HashMap<Uuid, Uuid> {
         self.running.lock().await.iter().map(|(e, r)| (*e, r.build_id)).collect()
     }
