@@ -55,3 +55,13 @@ export async function shot(page, name) {
 export function noErrors(errors) {
   assert.deepEqual(errors, [], `JavaScript errors on the page:\n${errors.join('\n')}`);
 }
+
+/** A fresh page signed in as `role`, then at `path`, hydrated. */
+export async function signedInAt(browser, role, path) {
+  const ctx = await newPage(browser);
+  await signIn(ctx.page, role);
+  await ctx.page.waitForURL(`${BASE}/`);
+  await ctx.page.goto(`${BASE}${path}`);
+  await hydrated(ctx.page);
+  return ctx;
+}

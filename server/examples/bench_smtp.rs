@@ -31,7 +31,7 @@
 //! - `BENCH_MD`: where to write the results section (default `spec/odooops/benchmarks.md`;
 //!   `-` for nowhere). Only the part between the `bench_smtp:begin/end` markers is replaced.
 use anyhow::{bail, ensure, Context, Result};
-use app::models::{MailboxInfo, MessagePage, Role};
+use app::models::{MailboxInfo, MessagePage};
 use base64::Engine;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -831,13 +831,8 @@ async fn run(opts: &Opts, cluster: &Cluster, db_name: &str) -> Result<()> {
     println!("console     http {base}, smtp {smtp_addr}, app pool {} connections", cfg.db_pool_size);
 
     // Tenant, project (production, staging, development), a developer, staging's mailbox.
-    let mut conn = owner.acquire().await?;
-    let tenant = odooops::admin::ensure_tenant(&mut conn, "bench", "Bench Corp").await?;
-    let project = odooops::admin::create_project_in(&mut conn, tenant, "shop", "Bench Shop", "").await?;
     let email = "bench@example.com";
-    odooops::admin::upsert_member(&mut conn, tenant, email, "Bench", Role::Developer, PASSWORD).await?;
-    let env: Uuid = sqlx::query_scalar("select id from ops.environments where project_id = $1 and stage = 'staging'").bind(project).fetch_one(&mut *conn).await?;
-    drop(conn);
+    let (_, _, env) = bench::bench_tenant(&owner, email, PASSWORD).await?;
     let http = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build()?;
     let login = http.post(format!("{base}/api/login")).form(&[("email", email), ("password", PASSWORD)]).send().await?;
     ensure!(login.status() == 200, "login failed: {}", login.status());

@@ -43,6 +43,9 @@ pub async fn load(database: &Database, cfg: &Config) -> Result<()> {
     if let Err(e) = crate::demo_mail::seed(owner, tenant_id, project_id).await {
         eprintln!("demo mail not stored: {e:#}");
     }
+    if let Err(e) = crate::demo_shell::seed(owner, tenant_id, project_id, &demo_email(Role::Developer)).await {
+        eprintln!("demo shell session not stored: {e:#}");
+    }
     // Before the builds: the gates after each build read the environment's database.
     if let Err(e) = crate::demo_databases::create(owner, database.owner_url.expose(), project_id).await {
         eprintln!("demo environment databases not ready: {e:#}");

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod demo_databases;
 pub mod demo_mail;
 pub mod demo_repo;
+pub mod demo_shell;
 pub mod logs;
 pub mod mail;
 pub mod neutralize;

@@ -75,6 +75,17 @@ pub fn config(db_url: &str) -> odooops::config::Config {
     cli.config
 }
 
+/// The benchmarks' tenant `bench`, its project `shop` (production, staging, development) and
+/// a developer `email` with `password`; returns (tenant, project, staging environment).
+pub async fn bench_tenant(owner: &PgPool, email: &str, password: &str) -> Result<(Uuid, Uuid, Uuid)> {
+    let mut conn = owner.acquire().await?;
+    let tenant = odooops::admin::ensure_tenant(&mut conn, "bench", "Bench Corp").await?;
+    let project = odooops::admin::create_project_in(&mut conn, tenant, "shop", "Bench Shop", "").await?;
+    odooops::admin::upsert_member(&mut conn, tenant, email, "Bench", app::models::Role::Developer, password).await?;
+    let env: Uuid = sqlx::query_scalar("select id from ops.environments where project_id = $1 and stage = 'staging'").bind(project).fetch_one(&mut *conn).await?;
+    Ok((tenant, project, env))
+}
+
 /// Percentile `p` of sorted nanoseconds, in milliseconds.
 pub fn pct(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {

@@ -76,9 +76,10 @@ impl ShellService {
         }
         let mut live = self.inner.live.lock().await;
         if let Some(l) = live.get(&t.id) {
-            if !l.is_closed() {
-                return Ok(l.clone());
+            if l.is_closed() {
+                return Err(AttachError::Gone("this session has ended".into()));
             }
+            return Ok(l.clone());
         }
         if t.state == ExecState::Closed {
             return Err(AttachError::Gone("this session has ended".into()));
@@ -151,8 +152,10 @@ impl ShellService {
                                              "duration_seconds": s.started.elapsed().as_secs()});
             self.close_row(&s.target, &s.claims, reason, exit_code, details).await;
             s.finish(reason);
+            // Only the call that closed it removes it, once its end is recorded: until then an
+            // attach finds it (closed) and is refused, rather than taking it for lost.
+            self.inner.live.lock().await.remove(&id);
         }
-        self.inner.live.lock().await.remove(&id);
     }
 
     /// Marks the row closed and audits `shell.session_ended` (who, environment, how).
