@@ -153,7 +153,7 @@ struct Console {
 
 impl Console {
     async fn open(&self) -> Result<Ws> {
-        let res = self.http.post(format!("{}/api/shell/open", self.base)).form(&[("environment_id", self.env.to_string()), ("ttl_minutes", "30".into())]).send().await?;
+        let res = self.http.post(format!("{}/api/shell/open", self.base)).header("cookie", &self.cookie).form(&[("environment_id", self.env.to_string()), ("ttl_minutes", "30".into())]).send().await?;
         ensure!(res.status() == 200, "open: {} {}", res.status(), res.text().await.unwrap_or_default());
         let row: serde_json::Value = res.json().await?;
         let id = row["id"].as_str().context("session id")?;

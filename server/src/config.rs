@@ -196,6 +196,10 @@ pub struct Config {
     /// Bytes of recent terminal output replayed to a browser that reattaches.
     #[arg(long, env = "ODOOOPS_SHELL_SCROLLBACK_BYTES", default_value_t = 256 * 1024, global = true)]
     pub shell_scrollback_bytes: usize,
+    /// How long transcript chunks wait to be written together (milliseconds). Longer means
+    /// fewer transactions; everything is flushed when a session ends either way.
+    #[arg(long, env = "ODOOOPS_SHELL_FLUSH_MS", default_value_t = 250, global = true)]
+    pub shell_flush_ms: u64,
     /// Seconds before the time limit (and the idle timeout) at which the terminal is warned.
     #[arg(long, env = "ODOOOPS_SHELL_WARN_SECONDS", default_value_t = 60, global = true)]
     pub shell_warn_seconds: u64,

@@ -108,7 +108,7 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
             data_dir: cfg.data_dir.clone(),
             scrollback_bytes: cfg.shell_scrollback_bytes,
             warn_before: Duration::from_secs(cfg.shell_warn_seconds),
-            flush_every: Duration::from_millis(50),
+            flush_every: Duration::from_millis(cfg.shell_flush_ms.clamp(1, 5000)),
             sweep_every: Duration::from_secs(10),
         },
         promotion_ctx.instances.clone(),

@@ -69,7 +69,7 @@ fn KeyTable(rows: Vec<SshKeyRow>, remove: ServerAction<RemoveSshKey>) -> impl In
 fn AddKeyForm(add: ServerAction<AddSshKey>) -> impl IntoView {
     let message = Signal::derive(move || {
         add.value().get().map(|r| match r {
-            Ok(k) => Ok(format!("Added {} ({}).", k.name, k.fingerprint)),
+            Ok(k) => Ok(format!("Added “{}”: it is listed with its fingerprint.", k.name)),
             Err(e) => Err(e.to_string()),
         })
     });
