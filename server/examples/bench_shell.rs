@@ -177,6 +177,52 @@ fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// The console on a runtime of its own (as in production, and as ttyd runs in a process of
+/// its own), so the measuring client never shares its worker threads.
+struct ServerThread {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<Result<()>>,
+}
+
+impl ServerThread {
+    fn start(cfg: odooops::config::Config) -> Result<ServerThread> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new().name("console".into()).spawn(move || -> Result<()> {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(async move {
+                let database = odooops::db::Database::open(&cfg).await.context("opening the benchmark database")?;
+                let built = odooops::build(&cfg, &database).await?;
+                let (services_shutdown, service_tasks) = (built.shutdown.clone(), built.tasks);
+                let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
+                let server = tokio::spawn(odooops::startup::serve(built.listener, built.router, async {
+                    let _ = stopped.await;
+                }));
+                let _ = ready_tx.send(built.addr);
+                let _ = stop_rx.await;
+                odooops::Console::stop_services(&services_shutdown, service_tasks).await;
+                let _ = stop_server.send(());
+                let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+                database.close().await?;
+                Ok(())
+            })
+        })?;
+        match ready_rx.recv() {
+            Ok(addr) => Ok(ServerThread { addr, stop, thread }),
+            Err(_) => match thread.join() {
+                Ok(Err(e)) => Err(e),
+                _ => bail!("the console did not start"),
+            },
+        }
+    }
+
+    fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.thread.join().map_err(|_| anyhow::anyhow!("the console thread panicked"))?
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,sqlx=error".into())).with_writer(std::io::stderr).init();
@@ -195,21 +241,15 @@ async fn run(cluster: &Cluster, db_name: &str) -> Result<()> {
     let mut cfg = config(&with_db(&cluster.url, db_name));
     cfg.backup_workers = 0;
     let shell = cfg.shell.clone();
-    let database = odooops::db::Database::open(&cfg).await.context("opening the benchmark database")?;
-    let m = machine(&database.owner, &["fsync", "synchronous_commit"]).await?;
+    let server = ServerThread::start(cfg)?;
+    let owner = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&with_db(&cluster.url, db_name)).await?;
+    let m = machine(&owner, &["fsync", "synchronous_commit"]).await?;
     println!("== OdooOps web shell benchmark: keystroke echo round trip ==");
     println!("machine     {} CPUs, {}, {:.0} GiB RAM, load average {}", m.cpus, m.cpu_model, m.mem_gib, m.load_before);
     println!("shell       {} --noprofile --norc -i, {keys} keystrokes per session", shell.display());
-
-    let built = odooops::build(&cfg, &database).await?;
-    let base = format!("http://{}", built.addr);
-    let (services_shutdown, service_tasks) = (built.shutdown.clone(), built.tasks);
-    let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(odooops::startup::serve(built.listener, built.router, async {
-        let _ = stopped.await;
-    }));
+    let base = format!("http://{}", server.addr);
     let email = "bench@example.com";
-    let (_, _, env) = bench::bench_tenant(&database.owner, email, PASSWORD).await?;
+    let (_, _, env) = bench::bench_tenant(&owner, email, PASSWORD).await?;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
     let login = http.post(format!("{base}/api/login")).form(&[("email", email), ("password", PASSWORD)]).send().await?;
     ensure!(login.status() == 200, "login failed: {}", login.status());
@@ -264,14 +304,13 @@ async fn run(cluster: &Cluster, db_name: &str) -> Result<()> {
             runs.push(r);
         }
     }
-    let stored: i64 = sqlx::query_scalar("select count(*) from ops.exec_events where direction = 'input'").fetch_one(&database.owner).await?;
+    let stored: i64 = sqlx::query_scalar("select count(*) from ops.exec_events where direction = 'input'").fetch_one(&owner).await?;
     println!("transcript  {stored} input events stored");
     if let Some(c) = ttyd_child.as_mut() {
         let _ = c.kill().await;
     }
-    odooops::Console::stop_services(&services_shutdown, service_tasks).await;
-    let _ = stop_server.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    owner.close().await;
+    server.stop()?;
 
     let mut section = String::new();
     section.push_str("Command: `cargo run --release -p odooops --example bench_shell` (BENCH_TTYD pointing at a ttyd built from source, see below).\n\n");
@@ -295,6 +334,5 @@ async fn run(cluster: &Cluster, db_name: &str) -> Result<()> {
         write_md(std::path::Path::new(&path), "bench_shell", "Web shell: keystroke echo round trip", &section)?;
         eprintln!("wrote {path}");
     }
-    database.close().await?;
     Ok(())
 }

@@ -16,12 +16,14 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<t
 
 /// A signed-in member: an HTTP client for server functions and the cookie for WebSockets.
 struct Member {
+    id: Uuid,
+    role: Role,
     client: reqwest::Client,
     cookie: String,
 }
 
 async fn member(app: &TestApp, role: Role) -> Member {
-    let (_, email) = app.member(role).await;
+    let (id, email) = app.member(role).await;
     let (client, res) = app.login(&email, common::PASSWORD).await;
     assert_eq!(res.status(), 200);
     let cookie = res
@@ -33,7 +35,7 @@ async fn member(app: &TestApp, role: Role) -> Member {
         .collect::<Vec<_>>()
         .join("; ");
     assert!(!cookie.is_empty());
-    Member { client, cookie }
+    Member { id, role, client, cookie }
 }
 
 async fn open(app: &TestApp, m: &Member, stage: Stage) -> (u16, serde_json::Value) {
@@ -380,4 +382,42 @@ async fn users_add_list_and_remove_their_own_ssh_keys_with_clear_errors() {
     let actions: Vec<String> = app.audit_actions().await.into_iter().map(|a| a.0).collect();
     assert!(actions.contains(&"ssh_key.added".to_string()) && actions.contains(&"ssh_key.removed".to_string()), "{actions:?}");
     app.stop().await;
+}
+
+#[tokio::test]
+async fn only_the_openers_console_appends_to_a_transcript_and_nobody_inserts_directly() {
+    use app::db::shell::{append_events, ExecEvent};
+    use app::db::DbClaims;
+    use app::models::ExecDirection;
+    let app = TestApp::spawn().await;
+    let dev = member(&app, Role::Developer).await;
+    let admin = member(&app, Role::Admin).await;
+    let id = open_ok(&app, &dev, Stage::Staging).await;
+    let claims = |m: &Member| DbClaims { sub: m.id, tenant_id: app.tenant_id, role: m.role };
+    let event = |seq: i64, data: &[u8]| ExecEvent { seq, direction: ExecDirection::Output, offset_us: 5, data: data.to_vec() };
+
+    // The opener's claims: appended, with the session's counters.
+    let mut tx = app.services_db().tenant_tx(&claims(&dev)).await.unwrap();
+    append_events(&mut tx, id, &[event(0, b"hello"), event(1, b"!")]).await.unwrap();
+    tx.commit().await.unwrap();
+    let (bytes_out, events): (i64, i64) = sqlx::query_as("select bytes_out, events from ops.exec_sessions where id = $1").bind(id).fetch_one(&app.owner).await.unwrap();
+    assert_eq!((bytes_out, events), (6, 2));
+
+    // An admin of the same tenant may read transcripts but not write into someone else's.
+    let mut tx = app.services_db().tenant_tx(&claims(&admin)).await.unwrap();
+    let err = append_events(&mut tx, id, &[event(2, b"forged")]).await.unwrap_err();
+    assert!(err.to_string().contains("not your shell session"), "{err}");
+    drop(tx);
+    // Nobody inserts rows directly, not even into their own session.
+    let mut tx = app.services_db().tenant_tx(&claims(&dev)).await.unwrap();
+    let err = sqlx::query("insert into ops.exec_events (tenant_id, session_id, seq, direction, offset_us, data) values ($1, $2, 9, 'output', 1, 'x')")
+        .bind(app.tenant_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    drop(tx);
+    let rows: Vec<Vec<u8>> = sqlx::query_scalar("select data from ops.exec_events where session_id = $1 order by seq").bind(id).fetch_all(&app.owner).await.unwrap();
+    assert_eq!(rows, vec![b"hello".to_vec(), b"!".to_vec()], "nothing forged got in");
 }

@@ -226,23 +226,14 @@ pub async fn append_events(conn: &mut PgConnection, session_id: Uuid, events: &[
     let dirs: Vec<ExecDirection> = events.iter().map(|e| e.direction).collect();
     let offsets: Vec<i64> = events.iter().map(|e| e.offset_us).collect();
     let data: Vec<&[u8]> = events.iter().map(|e| e.data.as_slice()).collect();
-    sqlx::query(
-        "insert into ops.exec_events (tenant_id, session_id, seq, direction, offset_us, data)
-         select ops.current_tenant_id(), $1, * from unnest($2::bigint[], $3::ops.exec_direction[], $4::bigint[], $5::bytea[])",
-    )
-    .bind(session_id)
-    .bind(&seqs)
-    .bind(&dirs)
-    .bind(&offsets)
-    .bind(&data)
-    .execute(&mut *conn)
-    .await?;
-    let bytes = |d: ExecDirection| events.iter().filter(|e| e.direction == d).map(|e| e.data.len() as i64).sum::<i64>();
-    sqlx::query("update ops.exec_sessions set bytes_in = bytes_in + $2, bytes_out = bytes_out + $3, events = events + $4 where id = $1")
+    // One call per batch: the function checks the session is the caller's once, then
+    // appends the chunks and the session's counters (see the migration for why).
+    sqlx::query("select ops.append_exec_events($1, $2, $3, $4, $5)")
         .bind(session_id)
-        .bind(bytes(ExecDirection::Input))
-        .bind(bytes(ExecDirection::Output))
-        .bind(events.len() as i64)
+        .bind(&seqs)
+        .bind(&dirs)
+        .bind(&offsets)
+        .bind(&data)
         .execute(conn)
         .await?;
     Ok(())

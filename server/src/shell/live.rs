@@ -3,13 +3,12 @@
 use super::pty::{self, Spawn};
 use super::transcript::Recorder;
 use super::ShellService;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use app::db::shell::SessionTarget;
 use app::db::DbClaims;
 use app::models::{EndReason, ExecDirection};
 use bytes::Bytes;
-use portable_pty::{Child, MasterPty, PtySize};
-use std::io::{Read, Write};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -62,9 +61,10 @@ pub struct LiveSession {
     pub deadline: Instant,
     pub idle: Duration,
     pid: i32,
-    input: Mutex<Option<std::sync::mpsc::Sender<Vec<u8>>>>,
-    master: Mutex<Option<Box<dyn MasterPty + Send>>>,
-    child: Mutex<Box<dyn Child + Send + Sync>>,
+    /// The PTY's write side (keystrokes, resizes); the lock keeps one socket's chunk whole
+    /// when several write at once. None once the session is shut down.
+    writer: tokio::sync::Mutex<Option<pty_process::OwnedWritePty>>,
+    child: tokio::sync::Mutex<tokio::process::Child>,
     screen: Mutex<Screen>,
     frames: broadcast::Sender<Frame>,
     recorder: Recorder,
@@ -126,7 +126,7 @@ pub async fn start(svc: &ShellService, t: &SessionTarget, claims: &DbClaims) -> 
     let left = (t.expires_at - now_utc).to_std().unwrap_or_default();
     let started = Instant::now();
     let (frames, _) = broadcast::channel(1024);
-    let (input_tx, input_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let mut reader = p.reader;
     let (done_tx, done_rx) = oneshot::channel();
     let session = Arc::new(LiveSession {
         id: t.id,
@@ -136,9 +136,8 @@ pub async fn start(svc: &ShellService, t: &SessionTarget, claims: &DbClaims) -> 
         deadline: started + left,
         idle: Duration::from_secs(t.idle_seconds.max(1) as u64),
         pid: p.pid,
-        input: Mutex::new(Some(input_tx)),
-        master: Mutex::new(Some(p.master)),
-        child: Mutex::new(p.child),
+        writer: tokio::sync::Mutex::new(Some(p.writer)),
+        child: tokio::sync::Mutex::new(p.child),
         screen: Mutex::new(Screen { recent: Vec::new(), cap: cfg.scrollback_bytes.max(1024) }),
         frames,
         recorder: Recorder::start(svc.db().clone(), claims.clone(), t.id, started, cfg.flush_every),
@@ -149,32 +148,22 @@ pub async fn start(svc: &ShellService, t: &SessionTarget, claims: &DbClaims) -> 
         bytes_in: AtomicU64::new(0),
         bytes_out: AtomicU64::new(0),
     });
-    let mut writer = p.writer;
-    std::thread::Builder::new().name(format!("shell-in-{}", &t.id.simple().to_string()[..8])).spawn(move || {
-        while let Ok(data) = input_rx.recv() {
-            if writer.write_all(&data).and_then(|_| writer.flush()).is_err() {
-                break;
-            }
-        }
-    }).context("input thread")?;
     let reader_session = session.clone();
-    let handle = tokio::runtime::Handle::current();
     let svc = svc.clone();
-    let mut reader = p.reader;
-    std::thread::Builder::new().name(format!("shell-out-{}", &t.id.simple().to_string()[..8])).spawn(move || {
+    tokio::spawn(async move {
         let mut buf = vec![0u8; 16 * 1024];
         loop {
-            match reader.read(&mut buf) {
+            match reader.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => reader_session.output_blocking(&buf[..n]),
+                Ok(n) => reader_session.output(&buf[..n]).await,
             }
         }
         let _ = done_tx.send(());
         let id = reader_session.id;
         drop(reader_session);
         // The shell is gone (exit, or killed by a close already under way).
-        handle.spawn(async move { svc.close(id, EndReason::Exited).await });
-    }).context("output thread")?;
+        svc.close(id, EndReason::Exited).await;
+    });
     tracing::info!(session_id = %t.id, environment = %t.environment_name, os_user = %cfg.user.name, "shell started");
     Ok(Some(session))
 }
@@ -213,9 +202,11 @@ impl LiveSession {
         self.bytes_out.fetch_add(data.len() as u64, Ordering::Relaxed);
     }
 
-    fn output_blocking(&self, data: &[u8]) {
+    /// Output of the shell: to attached sockets first, then to the transcript (whose bounded
+    /// queue slows the reader, and so the shell, when the database falls behind).
+    async fn output(&self, data: &[u8]) {
         self.publish(data);
-        self.recorder.record_blocking(ExecDirection::Output, data);
+        self.recorder.record(ExecDirection::Output, data).await;
     }
 
     /// A line the console itself writes into the terminal (recorded like the shell's output).
@@ -241,16 +232,19 @@ impl LiveSession {
         }
         *self.last_input.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         self.bytes_in.fetch_add(data.len() as u64, Ordering::Relaxed);
+        let mut writer = self.writer.lock().await;
+        let Some(w) = writer.as_mut() else { return };
+        // Numbered before it reaches the shell, so its echo is always recorded after it.
         self.recorder.record(ExecDirection::Input, data).await;
-        if let Some(tx) = self.input.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            let _ = tx.send(data.to_vec());
+        if let Err(e) = w.write_all(data).await {
+            tracing::debug!(session_id = %self.id, error = %e, "PTY write failed");
         }
     }
 
     pub async fn resize(&self, cols: u16, rows: u16) -> bool {
         let (cols, rows) = (cols.clamp(2, 1000), rows.clamp(2, 500));
-        let done = match self.master.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            Some(m) => m.resize(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).is_ok(),
+        let done = match self.writer.lock().await.as_ref() {
+            Some(w) => w.resize(pty_process::Size::new(rows, cols)).is_ok(),
             None => false,
         };
         if done {
@@ -268,19 +262,19 @@ impl LiveSession {
         if reason != EndReason::Exited {
             self.notice(&format!("Session closed: {}.", reason.label())).await;
         }
-        self.input.lock().unwrap_or_else(|e| e.into_inner()).take();
         pty::kill_session(self.pid, Duration::from_millis(1000)).await;
-        self.master.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.writer.lock().await.take();
         let done = self.reader_done.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(done) = done {
             let _ = tokio::time::timeout(Duration::from_secs(3), done).await;
         }
         let mut exit_code = None;
         for _ in 0..50 {
-            let status = self.child.lock().unwrap_or_else(|e| e.into_inner()).try_wait();
+            let status = self.child.lock().await.try_wait();
             match status {
                 Ok(Some(s)) => {
-                    exit_code = Some(s.exit_code() as i32);
+                    use std::os::unix::process::ExitStatusExt;
+                    exit_code = s.code().or_else(|| s.signal().map(|sig| 128 + sig));
                     break;
                 }
                 Ok(None) => tokio::time::sleep(Duration::from_millis(20)).await,

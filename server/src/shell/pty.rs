@@ -1,9 +1,9 @@
-//! A shell in a real PTY: spawned in its own session (portable-pty calls setsid), as an
+//! A shell in a real PTY (pty-process: the master is non-blocking and driven by the async
+//! runtime, so a keystroke goes from the socket's task into the PTY and its echo straight
+//! back, with no thread per session): spawned in its own session (setsid), as an
 //! unprivileged user when the console is root, with an explicit environment (nothing of the
 //! console's own environment, which holds its secrets, is passed on).
 use anyhow::{Context, Result};
-use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Who the shell runs as.
@@ -41,10 +41,10 @@ pub struct Spawn<'a> {
 }
 
 pub struct Pty {
-    pub master: Box<dyn MasterPty + Send>,
-    pub reader: Box<dyn Read + Send>,
-    pub writer: Box<dyn Write + Send>,
-    pub child: Box<dyn Child + Send + Sync>,
+    pub reader: pty_process::OwnedReadPty,
+    /// Writes keystrokes and resizes the terminal.
+    pub writer: pty_process::OwnedWritePty,
+    pub child: tokio::process::Child,
     /// The shell's pid, which is also its session and process-group id.
     pub pid: i32,
 }
@@ -70,23 +70,16 @@ fn argv(s: &Spawn<'_>) -> Vec<String> {
 }
 
 pub fn spawn(s: Spawn<'_>) -> Result<Pty> {
-    let pair = native_pty_system()
-        .openpty(PtySize { rows: s.rows.max(2), cols: s.cols.max(2), pixel_width: 0, pixel_height: 0 })
-        .context("open a PTY")?;
+    let (pty, pts) = pty_process::open().context("open a PTY")?;
+    pty.resize(pty_process::Size::new(s.rows.max(2), s.cols.max(2))).context("size the PTY")?;
     let args = argv(&s);
-    let mut cmd = CommandBuilder::from_argv(args.iter().map(Into::into).collect());
-    cmd.env_clear();
-    for (k, v) in &s.env {
-        cmd.env(k, v);
-    }
-    cmd.cwd(s.workdir);
-    let child = pair.slave.spawn_command(cmd).with_context(|| format!("start {}", args.join(" ")))?;
-    // Only the child keeps the slave open, so the reader sees EOF when the shell is gone.
-    drop(pair.slave);
-    let pid = child.process_id().context("the shell has no pid")? as i32;
-    let reader = pair.master.try_clone_reader().context("PTY reader")?;
-    let writer = pair.master.take_writer().context("PTY writer")?;
-    Ok(Pty { master: pair.master, reader, writer, child, pid })
+    let cmd = pty_process::Command::new(&args[0]).args(&args[1..]).env_clear().envs(s.env.iter().map(|(k, v)| (k, v))).current_dir(s.workdir);
+    // `spawn` takes the slave side: once it returns only the child holds it, so reads end
+    // when the shell's session is gone.
+    let child = cmd.spawn(pts).with_context(|| format!("start {}", args.join(" ")))?;
+    let pid = child.id().context("the shell has no pid")? as i32;
+    let (reader, writer) = pty.into_split();
+    Ok(Pty { reader, writer, child, pid })
 }
 
 /// Makes `dir` (and nothing below it) the shell user's, so the shell can write there.
@@ -147,6 +140,7 @@ pub async fn kill_session(sid: i32, grace: std::time::Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn a_root_console_drops_to_the_shell_user_with_setpriv() {
@@ -165,25 +159,33 @@ mod tests {
         let env = vec![("PATH".to_string(), "/usr/bin:/bin".to_string()), ("PS1".to_string(), "$ ".to_string())];
         let mut pty = spawn(Spawn { shell: Path::new("/bin/sh"), user: &me, workdir: &dir, env, cols: 100, rows: 30 }).unwrap();
         // A background job in its own process group must die with the session too.
-        pty.writer.write_all(b"sleep 300 & stty size; tty\n").unwrap();
-        let mut reader = pty.reader;
-        let out = tokio::task::spawn_blocking(move || {
-            let mut seen = Vec::new();
-            let mut buf = [0u8; 4096];
+        pty.writer.write_all(b"sleep 300 & stty size; tty\n").await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        let read = async {
             while !String::from_utf8_lossy(&seen).contains("/dev/pts/") {
-                match reader.read(&mut buf) {
+                match pty.reader.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => seen.extend_from_slice(&buf[..n]),
                 }
             }
-            String::from_utf8_lossy(&seen).to_string()
-        })
-        .await
-        .unwrap();
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), read).await.expect("the shell answers");
+        let out = String::from_utf8_lossy(&seen).to_string();
         assert!(out.contains("30 100"), "stty size in the PTY: {out:?}");
         assert!(session_members(pty.pid).len() >= 2, "shell and its sleep share the session");
         kill_session(pty.pid, std::time::Duration::from_millis(500)).await;
         assert!(session_members(pty.pid).is_empty(), "nothing of the session survives");
-        let _ = pty.child.wait();
+        // With the shell gone the master's reads end.
+        let end = async {
+            loop {
+                match pty.reader.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), end).await.expect("EOF after the session is killed");
+        let _ = pty.child.wait().await;
     }
 }

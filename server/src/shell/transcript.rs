@@ -48,21 +48,11 @@ impl Recorder {
         Some((tx, out))
     }
 
-    /// From async code (input, resize, notices).
+    /// Queues a chunk; waits when the database falls behind (the queue is bounded).
     pub async fn record(&self, direction: ExecDirection, data: &[u8]) {
         if let Some((tx, events)) = self.stamp(direction, data) {
             for e in events {
                 let _ = tx.send(e).await;
-            }
-        }
-    }
-
-    /// From the PTY's reader thread: waits when the database falls behind, which slows the
-    /// reader (and so the shell) instead of buffering without bound.
-    pub fn record_blocking(&self, direction: ExecDirection, data: &[u8]) {
-        if let Some((tx, events)) = self.stamp(direction, data) {
-            for e in events {
-                let _ = tx.blocking_send(e);
             }
         }
     }
