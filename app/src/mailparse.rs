@@ -27,16 +27,10 @@ fn parser() -> MessageParser {
 /// Parses `raw`; never fails: what cannot be read is reported in `parse_error`.
 pub fn parse(raw: &[u8]) -> Parsed {
     let Some(msg) = parser().parse(raw) else {
-        return Parsed {
-            parse_error: Some("not a MIME message: no header block could be read".into()),
-            ..Parsed::default()
-        };
+        return Parsed { parse_error: Some("not a MIME message: no header block could be read".into()), ..Parsed::default() };
     };
     if msg.headers().is_empty() {
-        return Parsed {
-            parse_error: Some("not a MIME message: no headers".into()),
-            ..Parsed::default()
-        };
+        return Parsed { parse_error: Some("not a MIME message: no headers".into()), ..Parsed::default() };
     }
     let has_html = msg.html_bodies().any(|p| p.is_text_html());
     let has_text = msg.text_bodies().any(|p| p.is_text() && !p.is_text_html());
@@ -45,20 +39,10 @@ pub fn parse(raw: &[u8]) -> Parsed {
         to: addresses(msg.to()),
         cc: addresses(msg.cc()),
         subject: clip(msg.subject().unwrap_or_default(), 4000),
-        sent_at: msg
-            .date()
-            .and_then(|d| DateTime::from_timestamp(d.to_timestamp(), 0)),
+        sent_at: msg.date().and_then(|d| DateTime::from_timestamp(d.to_timestamp(), 0)),
         message_id: clip(msg.message_id().unwrap_or_default(), 1000),
-        text_body: if has_text || has_html {
-            msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default()
-        } else {
-            String::new()
-        },
-        html_body: if has_html {
-            msg.body_html(0).map(|t| t.into_owned()).unwrap_or_default()
-        } else {
-            String::new()
-        },
+        text_body: if has_text || has_html { msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default() } else { String::new() },
+        html_body: if has_html { msg.body_html(0).map(|t| t.into_owned()).unwrap_or_default() } else { String::new() },
         attachments: attachment_list(&msg),
         parse_error: None,
     };
@@ -67,15 +51,7 @@ pub fn parse(raw: &[u8]) -> Parsed {
         p.parse_error = Some("no From, To or Subject header could be read".into());
     }
     // PostgreSQL text cannot hold NUL, which decoded parts sometimes contain.
-    for field in [
-        &mut p.from,
-        &mut p.to,
-        &mut p.cc,
-        &mut p.subject,
-        &mut p.message_id,
-        &mut p.text_body,
-        &mut p.html_body,
-    ] {
+    for field in [&mut p.from, &mut p.to, &mut p.cc, &mut p.subject, &mut p.message_id, &mut p.text_body, &mut p.html_body] {
         if field.contains('\0') {
             *field = field.replace('\0', "");
         }
@@ -124,20 +100,13 @@ fn attachment_list(msg: &Message<'_>) -> Vec<AttachmentMeta> {
                     None => c.ctype().to_string(),
                 })
                 .unwrap_or_else(|| "application/octet-stream".into());
-            let inline = part
-                .content_disposition()
-                .is_some_and(|d| d.ctype().eq_ignore_ascii_case("inline"));
+            let inline = part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("inline"));
             AttachmentMeta {
                 index: i as u32,
-                filename: part
-                    .attachment_name()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("attachment-{}", i + 1)),
+                filename: part.attachment_name().map(str::to_string).unwrap_or_else(|| format!("attachment-{}", i + 1)),
                 content_type: content_type.to_ascii_lowercase(),
                 size: part.contents().len() as i64,
-                content_id: part
-                    .content_id()
-                    .map(|c| c.trim_matches(['<', '>']).to_string()),
+                content_id: part.content_id().map(|c| c.trim_matches(['<', '>']).to_string()),
                 inline,
             }
         })
@@ -146,24 +115,14 @@ fn attachment_list(msg: &Message<'_>) -> Vec<AttachmentMeta> {
 
 /// The message's headers in order, values as written (folded lines joined).
 pub fn headers(raw: &[u8]) -> Vec<(String, String)> {
-    let Some(msg) = parser().parse_headers(raw) else {
-        return Vec::new();
-    };
+    let Some(msg) = parser().parse_headers(raw) else { return Vec::new() };
     msg.headers()
         .iter()
         .map(|h| {
             let start = h.offset_start() as usize;
             let end = (h.offset_end() as usize).min(raw.len());
-            let value = raw
-                .get(start..end)
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default();
-            let value = value
-                .split(['\r', '\n'])
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let value = raw.get(start..end).map(String::from_utf8_lossy).unwrap_or_default();
+            let value = value.split(['\r', '\n']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
             (h.name().to_string(), value)
         })
         .collect()
@@ -186,9 +145,7 @@ pub fn has_remote_content(html: &str) -> bool {
         while let Some(pos) = rest.find(marker) {
             rest = &rest[pos + marker.len()..];
             let value = rest.trim_start().trim_start_matches(['"', '\'', ' ']);
-            let is_remote = value.starts_with("http://")
-                || value.starts_with("https://")
-                || value.starts_with("//");
+            let is_remote = value.starts_with("http://") || value.starts_with("https://") || value.starts_with("//");
             // Links (`<a href>`) are not loaded by themselves; stylesheets are.
             if is_remote && (marker != "href=" || lower.contains("<link")) {
                 return true;
@@ -211,19 +168,13 @@ pub fn html_with_inline_images(raw: &[u8]) -> Option<String> {
     }
     use base64::Engine;
     for part in msg.attachments() {
-        let Some(cid) = part.content_id() else {
-            continue;
-        };
+        let Some(cid) = part.content_id() else { continue };
         let cid = cid.trim_matches(['<', '>']);
         let ctype = part
             .content_type()
             .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream")))
             .unwrap_or_else(|| "application/octet-stream".into());
-        let data = format!(
-            "data:{};base64,{}",
-            ctype.to_ascii_lowercase(),
-            base64::engine::general_purpose::STANDARD.encode(part.contents())
-        );
+        let data = format!("data:{};base64,{}", ctype.to_ascii_lowercase(), base64::engine::general_purpose::STANDARD.encode(part.contents()));
         html = html.replace(&format!("cid:{cid}"), &data);
     }
     Some(html)
@@ -244,38 +195,19 @@ mod tests {
         assert_eq!(p.cc, "c@example.com");
         assert_eq!(p.subject, "Überweisung 💶");
         assert_eq!(p.message_id, "abc@example.com");
-        assert_eq!(
-            p.sent_at.map(|d| d.to_rfc3339()),
-            Some("2026-11-23T10:00:00+00:00".into())
-        );
+        assert_eq!(p.sent_at.map(|d| d.to_rfc3339()), Some("2026-11-23T10:00:00+00:00".into()));
         assert_eq!(p.text_body.trim(), "Hello Ann");
         assert!(p.html_body.contains("<b>Ann</b>"));
-        let names: Vec<_> = p
-            .attachments
-            .iter()
-            .map(|a| (a.filename.as_str(), a.content_type.as_str(), a.inline))
-            .collect();
-        assert_eq!(
-            names,
-            vec![
-                ("logo.png", "image/png", true),
-                ("invoice.pdf", "application/pdf", false)
-            ]
-        );
+        let names: Vec<_> = p.attachments.iter().map(|a| (a.filename.as_str(), a.content_type.as_str(), a.inline)).collect();
+        assert_eq!(names, vec![("logo.png", "image/png", true), ("invoice.pdf", "application/pdf", false)]);
         assert_eq!(p.attachments[1].size, 9);
     }
 
     #[test]
     fn headers_keep_order_and_unfold() {
         let h = headers(SAMPLE);
-        assert_eq!(
-            h[0],
-            ("From".to_string(), "Shop <shop@example.com>".to_string())
-        );
-        assert!(
-            h.iter().any(|(n, v)| n == "X-Long" && v == "one two"),
-            "{h:?}"
-        );
+        assert_eq!(h[0], ("From".to_string(), "Shop <shop@example.com>".to_string()));
+        assert!(h.iter().any(|(n, v)| n == "X-Long" && v == "one two"), "{h:?}");
     }
 
     #[test]
@@ -285,10 +217,7 @@ mod tests {
         assert_eq!(bytes, b"%PDF-1.4\n");
         assert!(attachment(SAMPLE, 7).is_none());
         let html = html_with_inline_images(SAMPLE).unwrap();
-        assert!(
-            html.contains("src=\"data:image/png;base64,iVBORw0KGgo=\""),
-            "{html}"
-        );
+        assert!(html.contains("src=\"data:image/png;base64,iVBORw0KGgo=\""), "{html}");
     }
 
     #[test]
@@ -304,22 +233,14 @@ mod tests {
         let p = parse(b"From: a@b.c\r\nSubject: hi\r\n\r\njust text\r\n");
         assert_eq!(p.html_body, "");
         assert_eq!(p.text_body.trim(), "just text");
-        assert!(
-            html_with_inline_images(b"From: a@b.c\r\nSubject: hi\r\n\r\njust text\r\n").is_none()
-        );
+        assert!(html_with_inline_images(b"From: a@b.c\r\nSubject: hi\r\n\r\njust text\r\n").is_none());
     }
 
     #[test]
     fn remote_content_is_detected() {
-        assert!(has_remote_content(
-            "<img src=\"https://tracker.example/p.gif\">"
-        ));
-        assert!(has_remote_content(
-            "<div style=\"background: url( 'http://x/y.png')\">"
-        ));
+        assert!(has_remote_content("<img src=\"https://tracker.example/p.gif\">"));
+        assert!(has_remote_content("<div style=\"background: url( 'http://x/y.png')\">"));
         assert!(has_remote_content("<img src=//cdn.example/x.png>"));
-        assert!(!has_remote_content(
-            "<a href=\"https://example.com\">link</a><img src=\"data:image/png;base64,AA\">"
-        ));
+        assert!(!has_remote_content("<a href=\"https://example.com\">link</a><img src=\"data:image/png;base64,AA\">"));
     }
 }

@@ -21,9 +21,7 @@ const SAMPLE_RUNS: usize = 8;
 /// A fixed starting point for `period`: Monday 2026-01-05, away from daylight saving changes in
 /// both hemispheres, so the answer does not depend on when it is asked.
 fn reference() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0)
-        .single()
-        .expect("a valid, unambiguous UTC time")
+    Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).single().expect("a valid, unambiguous UTC time")
 }
 
 /// A parsed schedule: when backups run, in which time zone.
@@ -49,13 +47,8 @@ pub fn parse(cron: &str, time_zone: &str) -> Result<Schedule, String> {
     if !expression.starts_with('@') {
         check_fields(expression).map_err(|e| format!("“{expression}”: {e}"))?;
     }
-    let parser = CronParser::builder()
-        .seconds(Seconds::Disallowed)
-        .year(Year::Disallowed)
-        .build();
-    let parsed = parser
-        .parse(expression)
-        .map_err(|e| not_valid(expression, &e))?;
+    let parser = CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build();
+    let parsed = parser.parse(expression).map_err(|e| not_valid(expression, &e))?;
     // One minute value means at most one run per clock hour.
     if parsed.pattern.minutes.values().len() != 1 {
         return Err(format!(
@@ -64,12 +57,7 @@ pub fn parse(cron: &str, time_zone: &str) -> Result<Schedule, String> {
         ));
     }
     let period = longest_gap(&parsed, tz).ok_or_else(|| format!("“{expression}” never runs"))?;
-    Ok(Schedule {
-        expression: expression.to_string(),
-        cron: parsed,
-        tz,
-        period,
-    })
+    Ok(Schedule { expression: expression.to_string(), cron: parsed, tz, period })
 }
 
 impl Schedule {
@@ -114,18 +102,15 @@ impl Schedule {
 /// The first run of `cron` in `tz` strictly after `t` (croner works to the whole second).
 fn next_run(cron: &Cron, tz: Tz, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let local = t.with_timezone(&tz);
-    cron.find_next_occurrence(&local, false)
-        .ok()
-        .map(|next| next.with_timezone(&Utc))
+    cron.find_next_occurrence(&local, false).ok().map(|next| next.with_timezone(&Utc))
 }
 
 /// The longest gap between consecutive runs among `SAMPLE_RUNS` runs after `reference()`, or
 /// `None` when the schedule does not run at least twice.
 fn longest_gap(cron: &Cron, tz: Tz) -> Option<Duration> {
-    let runs: Vec<_> =
-        std::iter::successors(next_run(cron, tz, reference()), |t| next_run(cron, tz, *t))
-            .take(SAMPLE_RUNS)
-            .collect();
+    let runs: Vec<_> = std::iter::successors(next_run(cron, tz, reference()), |t| next_run(cron, tz, *t))
+        .take(SAMPLE_RUNS)
+        .collect();
     runs.windows(2).map(|w| w[1] - w[0]).max()
 }
 
@@ -140,9 +125,8 @@ pub fn time_zone(name: &str) -> Result<Tz, String> {
     if name.is_empty() {
         return Err("the time zone is empty: give an IANA name such as Europe/Brussels".into());
     }
-    name.parse::<Tz>().map_err(|_| {
-        format!("unknown time zone “{name}”: give an IANA name such as Europe/Brussels")
-    })
+    name.parse::<Tz>()
+        .map_err(|_| format!("unknown time zone “{name}”: give an IANA name such as Europe/Brussels"))
 }
 
 /// The words croner could not parse, for the fields our own checks let through.
@@ -151,9 +135,9 @@ fn not_valid(expression: &str, e: &CronError) -> String {
         return format!("“{expression}” is not a known shortcut: use @hourly, @daily, @weekly, @monthly or @yearly");
     }
     let detail = match e {
-        CronError::ComponentError(m)
-        | CronError::InvalidPattern(m)
-        | CronError::IllegalCharacters(m) => m.trim_end_matches('.').to_string(),
+        CronError::ComponentError(m) | CronError::InvalidPattern(m) | CronError::IllegalCharacters(m) => {
+            m.trim_end_matches('.').to_string()
+        }
         other => other.to_string().trim_end_matches('.').to_string(),
     };
     format!("“{expression}” is not a valid cron expression ({detail})")
@@ -169,38 +153,16 @@ struct Field {
 }
 
 const FIELDS: [Field; 5] = [
-    Field {
-        name: "minute",
-        min: 0,
-        max: 59,
-        names: &[],
-    },
-    Field {
-        name: "hour",
-        min: 0,
-        max: 23,
-        names: &[],
-    },
-    Field {
-        name: "day of month",
-        min: 1,
-        max: 31,
-        names: &[],
-    },
+    Field { name: "minute", min: 0, max: 59, names: &[] },
+    Field { name: "hour", min: 0, max: 23, names: &[] },
+    Field { name: "day of month", min: 1, max: 31, names: &[] },
     Field {
         name: "month",
         min: 1,
         max: 12,
-        names: &[
-            "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
-        ],
+        names: &["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"],
     },
-    Field {
-        name: "day of week",
-        min: 0,
-        max: 7,
-        names: &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
-    },
+    Field { name: "day of week", min: 0, max: 7, names: &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"] },
 ];
 
 /// Checks the field count and every number against its field's range, so that the usual
@@ -217,11 +179,7 @@ fn check_fields(expression: &str) -> Result<(), String> {
                 parts.len()
             ))
         }
-        n => {
-            return Err(format!(
-                "has {n} fields; give 5 (minute hour day-of-month month day-of-week)"
-            ))
-        }
+        n => return Err(format!("has {n} fields; give 5 (minute hour day-of-month month day-of-week)")),
     }
     for (part, field) in parts.iter().zip(FIELDS.iter()) {
         for item in part.split(',') {
@@ -243,9 +201,7 @@ fn check_item(item: &str, field: &Field) -> Result<(), String> {
     };
     if let Some(step) = step {
         if !matches!(step.parse::<u64>(), Ok(s) if s >= 1) {
-            return Err(format!(
-                "{name} step “{step}” must be a whole number from 1"
-            ));
+            return Err(format!("{name} step “{step}” must be a whole number from 1"));
         }
     }
     if range == "*" || range == "?" {
@@ -287,10 +243,7 @@ fn value(text: &str, field: &Field) -> Result<Option<u64>, String> {
     }
     match bare.parse::<u64>() {
         Ok(n) if (field.min..=field.max).contains(&n) => Ok(Some(n)),
-        _ => Err(format!(
-            "{name} {bare} is out of range ({}-{})",
-            field.min, field.max
-        )),
+        _ => Err(format!("{name} {bare} is out of range ({}-{})", field.min, field.max)),
     }
 }
 
@@ -309,14 +262,8 @@ mod tests {
     #[test]
     fn daily_at_two_follows_brussels_winter_and_summer_time() {
         let s = brussels(&default_cron(2));
-        assert_eq!(
-            s.next_after(utc(2026, 1, 10, 12, 0)),
-            Some(utc(2026, 1, 11, 1, 0))
-        );
-        assert_eq!(
-            s.next_after(utc(2026, 7, 10, 12, 0)),
-            Some(utc(2026, 7, 11, 0, 0))
-        );
+        assert_eq!(s.next_after(utc(2026, 1, 10, 12, 0)), Some(utc(2026, 1, 11, 1, 0)));
+        assert_eq!(s.next_after(utc(2026, 7, 10, 12, 0)), Some(utc(2026, 7, 11, 0, 0)));
         assert_eq!(s.describe(), "At 02:00 every day (Europe/Brussels)");
         assert_eq!(s.period(), Duration::days(1));
     }
@@ -324,10 +271,7 @@ mod tests {
     #[test]
     fn next_after_is_strictly_after() {
         let s = brussels("0 2 * * *");
-        assert_eq!(
-            s.next_after(utc(2026, 1, 11, 1, 0)),
-            Some(utc(2026, 1, 12, 1, 0))
-        );
+        assert_eq!(s.next_after(utc(2026, 1, 11, 1, 0)), Some(utc(2026, 1, 12, 1, 0)));
         let just_before = utc(2026, 1, 11, 1, 0) - Duration::milliseconds(300);
         assert_eq!(s.next_after(just_before), Some(utc(2026, 1, 11, 1, 0)));
     }
@@ -345,48 +289,28 @@ mod tests {
     fn a_run_in_the_repeated_fall_back_hour_happens_once() {
         // 2026-10-25 in Brussels: 02:30 happens at 00:30 UTC (CEST) and again at 01:30 UTC (CET).
         let s = brussels("30 2 * * *");
-        let runs: Vec<_> =
-            std::iter::successors(s.next_after(utc(2026, 10, 24, 12, 0)), |t| s.next_after(*t))
-                .take(3)
-                .collect();
-        assert_eq!(
-            runs,
-            vec![
-                utc(2026, 10, 25, 0, 30),
-                utc(2026, 10, 26, 1, 30),
-                utc(2026, 10, 27, 1, 30)
-            ]
-        );
+        let runs: Vec<_> = std::iter::successors(s.next_after(utc(2026, 10, 24, 12, 0)), |t| s.next_after(*t))
+            .take(3)
+            .collect();
+        assert_eq!(runs, vec![utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30), utc(2026, 10, 27, 1, 30)]);
         // Asking from inside the repeated hour does not bring the second 02:30 back.
-        assert_eq!(
-            s.next_after(utc(2026, 10, 25, 1, 0)),
-            Some(utc(2026, 10, 26, 1, 30))
-        );
+        assert_eq!(s.next_after(utc(2026, 10, 25, 1, 0)), Some(utc(2026, 10, 26, 1, 30)));
     }
 
     #[test]
     fn weekly_and_monthly_schedules() {
         let weekly = parse("0 3 * * SUN", "UTC").unwrap();
         // Wednesday 2026-01-07 -> Sunday 2026-01-11.
-        assert_eq!(
-            weekly.next_after(utc(2026, 1, 7, 0, 0)),
-            Some(utc(2026, 1, 11, 3, 0))
-        );
+        assert_eq!(weekly.next_after(utc(2026, 1, 7, 0, 0)), Some(utc(2026, 1, 11, 3, 0)));
         assert_eq!(weekly.period(), Duration::weeks(1));
         assert_eq!(weekly.describe(), "At 03:00, on Sunday (UTC)");
 
         let monthly = parse("15 4 1 * *", "Europe/Brussels").unwrap();
-        assert_eq!(
-            monthly.next_after(utc(2026, 1, 7, 0, 0)),
-            Some(utc(2026, 2, 1, 3, 15))
-        );
+        assert_eq!(monthly.next_after(utc(2026, 1, 7, 0, 0)), Some(utc(2026, 2, 1, 3, 15)));
         assert_eq!(monthly.period(), Duration::days(31));
 
         let last_day = parse("0 1 L * *", "UTC").unwrap();
-        assert_eq!(
-            last_day.next_after(utc(2026, 2, 1, 0, 0)),
-            Some(utc(2026, 2, 28, 1, 0))
-        );
+        assert_eq!(last_day.next_after(utc(2026, 2, 1, 0, 0)), Some(utc(2026, 2, 28, 1, 0)));
     }
 
     #[test]
@@ -402,45 +326,21 @@ mod tests {
         assert!(parse("@daily", "UTC").is_ok());
         for cron in ["* * * * *", "*/5 * * * *", "0,30 2 * * *", "0-10 * * * *"] {
             let err = parse(cron, "UTC").unwrap_err();
-            assert!(
-                err.contains("runs more often than once an hour"),
-                "{cron}: {err}"
-            );
+            assert!(err.contains("runs more often than once an hour"), "{cron}: {err}");
         }
     }
 
     #[test]
     fn bad_input_is_explained() {
         let err = |cron: &str| parse(cron, "Europe/Brussels").unwrap_err();
-        assert_eq!(
-            err("0 25 * * *"),
-            "“0 25 * * *”: hour 25 is out of range (0-23)"
-        );
-        assert_eq!(
-            err("61 2 * * *"),
-            "“61 2 * * *”: minute 61 is out of range (0-59)"
-        );
-        assert_eq!(
-            err("0 2 32 * *"),
-            "“0 2 32 * *”: day of month 32 is out of range (1-31)"
-        );
-        assert_eq!(
-            err("0 2 * 13 *"),
-            "“0 2 * 13 *”: month 13 is out of range (1-12)"
-        );
-        assert_eq!(
-            err("0 2 * * 8"),
-            "“0 2 * * 8”: day of week 8 is out of range (0-7)"
-        );
-        assert_eq!(
-            err("0 5-2 * * *"),
-            "“0 5-2 * * *”: hour range 5-2 runs backwards"
-        );
+        assert_eq!(err("0 25 * * *"), "“0 25 * * *”: hour 25 is out of range (0-23)");
+        assert_eq!(err("61 2 * * *"), "“61 2 * * *”: minute 61 is out of range (0-59)");
+        assert_eq!(err("0 2 32 * *"), "“0 2 32 * *”: day of month 32 is out of range (1-31)");
+        assert_eq!(err("0 2 * 13 *"), "“0 2 * 13 *”: month 13 is out of range (1-12)");
+        assert_eq!(err("0 2 * * 8"), "“0 2 * * 8”: day of week 8 is out of range (0-7)");
+        assert_eq!(err("0 5-2 * * *"), "“0 5-2 * * *”: hour range 5-2 runs backwards");
         assert_eq!(err("0 x * * *"), "“0 x * * *”: hour “x” is not understood");
-        assert_eq!(
-            err("0 */0 * * *"),
-            "“0 */0 * * *”: hour step “0” must be a whole number from 1"
-        );
+        assert_eq!(err("0 */0 * * *"), "“0 */0 * * *”: hour step “0” must be a whole number from 1");
         assert!(err("0 0 2 * * *").contains("seconds and years are not supported"));
         assert!(err("0 2 * *").contains("has 4 fields"));
         assert!(err("").contains("empty"));
@@ -453,10 +353,7 @@ mod tests {
 
     #[test]
     fn time_zones_are_iana_names() {
-        assert_eq!(
-            time_zone("Europe/Brussels"),
-            Ok(chrono_tz::Europe::Brussels)
-        );
+        assert_eq!(time_zone("Europe/Brussels"), Ok(chrono_tz::Europe::Brussels));
         assert_eq!(time_zone(" UTC "), Ok(chrono_tz::UTC));
         assert_eq!(
             parse("0 2 * * *", "Europe/Bruxelles").unwrap_err(),

@@ -25,12 +25,7 @@ impl FromRef<AppState> for LeptosOptions {
 /// A real SMTP relay (implemented by the server with `lettre`).
 pub trait MailRelay: Send + Sync {
     /// Sends `raw` unchanged to `to`; the answer is the relay's reply text.
-    fn send(
-        &self,
-        from: String,
-        to: Vec<String>,
-        raw: Vec<u8>,
-    ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'static>>;
+    fn send(&self, from: String, to: Vec<String>, raw: Vec<u8>) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'static>>;
 }
 
 /// What server functions of the mail catcher need beyond the database.

@@ -66,9 +66,7 @@ use uuid::Uuid;
 
 #[path = "support/bench.rs"]
 mod bench;
-use bench::{
-    config, env_num, fmt_int, loadavg, machine, spread, with_db, write_md, Cluster, Machine,
-};
+use bench::{config, env_num, fmt_int, loadavg, machine, spread, with_db, write_md, Cluster, Machine};
 
 const PASSWORD: &str = "bench-password-123";
 const EMAIL: &str = "bench-admin@example.com";
@@ -94,10 +92,7 @@ impl Opts {
         let rows = env_num("BENCH_ROWS", FULL_ROWS).max(1_000);
         let level = match std::env::var("BENCH_LEVEL") {
             Ok(v) => {
-                let l: i32 = v
-                    .trim()
-                    .parse()
-                    .context("BENCH_LEVEL: a number from 0 to 9")?;
+                let l: i32 = v.trim().parse().context("BENCH_LEVEL: a number from 0 to 9")?;
                 ensure!((0..=9).contains(&l), "BENCH_LEVEL: a number from 0 to 9");
                 Some(l)
             }
@@ -106,9 +101,7 @@ impl Opts {
         let md = match std::env::var("BENCH_MD") {
             Ok(v) if v == "-" => None,
             Ok(v) => Some(PathBuf::from(v)),
-            Err(_) => {
-                Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/odooops/benchmarks.md"))
-            }
+            Err(_) => Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/odooops/benchmarks.md")),
         };
         Ok(Opts {
             rows,
@@ -121,12 +114,7 @@ impl Opts {
 
     fn command(&self) -> String {
         let mut env = Vec::new();
-        for name in [
-            "BENCH_ROWS",
-            "BENCH_RUNS",
-            "BENCH_FILES_PERCENT",
-            "BENCH_LEVEL",
-        ] {
+        for name in ["BENCH_ROWS", "BENCH_RUNS", "BENCH_FILES_PERCENT", "BENCH_LEVEL"] {
             if let Ok(v) = std::env::var(name) {
                 env.push(format!("{name}={v}"));
             }
@@ -137,10 +125,7 @@ impl Opts {
 
     /// (count of 256 KB files, count of 8 KB files).
     fn files(&self) -> (usize, usize) {
-        (
-            (1_000 * self.files_percent).div_ceil(100),
-            (4_000 * self.files_percent).div_ceil(100),
-        )
+        ((1_000 * self.files_percent).div_ceil(100), (4_000 * self.files_percent).div_ceil(100))
     }
 }
 
@@ -151,20 +136,8 @@ use odooops::neutralize::copy::tool_target;
 
 /// Runs a tool to its end; an error with its stderr when it fails.
 async fn run_tool(mut cmd: tokio::process::Command, what: &str) -> Result<()> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .with_context(|| format!("starting {what}"))?;
-    ensure!(
-        out.status.success(),
-        "{what} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
+    let out = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true).output().await.with_context(|| format!("starting {what}"))?;
+    ensure!(out.status.success(), "{what} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
     Ok(())
 }
 
@@ -178,27 +151,18 @@ fn pg_tool(bin: &Path, name: &str, password: &Option<String>) -> tokio::process:
 }
 
 async fn exec(pool: &PgPool, sql: String) -> Result<()> {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
-        .execute(pool)
-        .await
-        .with_context(|| format!("running {sql}"))?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(pool).await.with_context(|| format!("running {sql}"))?;
     Ok(())
 }
 
 async fn pool_for(url: &str, max: u32) -> Result<PgPool> {
-    Ok(sqlx::postgres::PgPoolOptions::new()
-        .max_connections(max)
-        .connect(url)
-        .await?)
+    Ok(sqlx::postgres::PgPoolOptions::new().max_connections(max).connect(url).await?)
 }
 
 /// `count(*)` and `sum(amount)` of `account_move_line`: the restored copies must match.
 async fn fingerprint(cluster_url: &str, db: &str) -> Result<(i64, String)> {
     let pool = pool_for(&with_db(cluster_url, db), 1).await?;
-    let row: (i64, String) =
-        sqlx::query_as("select count(*), coalesce(sum(amount), 0)::text from account_move_line")
-            .fetch_one(&pool)
-            .await?;
+    let row: (i64, String) = sqlx::query_as("select count(*), coalesce(sum(amount), 0)::text from account_move_line").fetch_one(&pool).await?;
     pool.close().await;
     Ok(row)
 }
@@ -234,19 +198,11 @@ struct Generated {
 
 /// The Odoo-like database: `account_move_line` filled in two sessions, indexes built in two
 /// sessions, frozen and analyzed (so no arm pays for hint bits), plus `sample.sql`.
-async fn generate_database(
-    cluster_url: &str,
-    owner: &PgPool,
-    db: &str,
-    rows: usize,
-) -> Result<(i64, i64, i64, f64)> {
+async fn generate_database(cluster_url: &str, owner: &PgPool, db: &str, rows: usize) -> Result<(i64, i64, i64, f64)> {
     let t = Instant::now();
     exec(owner, format!("create database {db} template template0")).await?;
     let pool = pool_for(&with_db(cluster_url, db), 2).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(odooops::neutralize::sample::SAMPLE_SQL))
-        .execute(&pool)
-        .await
-        .context("loading sample.sql")?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(odooops::neutralize::sample::SAMPLE_SQL)).execute(&pool).await.context("loading sample.sql")?;
     exec(
         &pool,
         "create table account_move_line (
@@ -269,10 +225,7 @@ async fn generate_database(
     let half = (rows / 2) as i64;
     let (a, b) = tokio::join!(
         sqlx::query(insert).bind(1i64).bind(half).execute(&pool),
-        sqlx::query(insert)
-            .bind(half + 1)
-            .bind(rows as i64)
-            .execute(&pool)
+        sqlx::query(insert).bind(half + 1).bind(rows as i64).execute(&pool)
     );
     a?;
     b?;
@@ -280,20 +233,15 @@ async fn generate_database(
         let pool = pool.clone();
         async move {
             let mut conn = pool.acquire().await?;
-            sqlx::raw_sql("set maintenance_work_mem = '256MB'")
-                .execute(&mut *conn)
-                .await?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&mut *conn)
-                .await?;
+            sqlx::raw_sql("set maintenance_work_mem = '256MB'").execute(&mut *conn).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await?;
             Ok::<_, sqlx::Error>(())
         }
     };
     let (a, b) = tokio::join!(
         async {
             idx("create unique index account_move_line_pkey on account_move_line (id)").await?;
-            idx("create index account_move_line_create_date_idx on account_move_line (create_date)")
-                .await
+            idx("create index account_move_line_create_date_idx on account_move_line (create_date)").await
         },
         idx("create index account_move_line_partner_id_idx on account_move_line (partner_id)")
     );
@@ -376,32 +324,12 @@ impl Console {
     /// Queues a manual backup of production and runs it as a worker would after its claim.
     async fn backup(&self) -> Result<BackupRun> {
         let mut tx = self.ctx.db.tenant_tx(&self.claims()).await?;
-        let id = app::db::backups::insert(
-            &mut tx,
-            self.project,
-            self.production,
-            BackupKind::Manual,
-            Some(self.user),
-            EMAIL,
-            "benchmark",
-        )
-        .await?;
+        let id = app::db::backups::insert(&mut tx, self.project, self.production, BackupKind::Manual, Some(self.user), EMAIL, "benchmark").await?;
         tx.commit().await?;
         let t = Instant::now();
         let claimed = worker::claim(&self.ctx, WORKER).await?;
-        ensure!(
-            matches!(claimed, Some((JobKind::Backup, c, _)) if c == id),
-            "the claim returned {claimed:?}, not backup {id}"
-        );
-        worker::run_job(
-            &self.ctx,
-            WORKER,
-            JobKind::Backup,
-            id,
-            self.tenant,
-            &CancellationToken::new(),
-        )
-        .await;
+        ensure!(matches!(claimed, Some((JobKind::Backup, c, _)) if c == id), "the claim returned {claimed:?}, not backup {id}");
+        worker::run_job(&self.ctx, WORKER, JobKind::Backup, id, self.tenant, &CancellationToken::new()).await;
         let wall = t.elapsed().as_secs_f64();
         let BackupDone { state, error, location, dump_bytes, dump_sha256: sha256, files_bytes, toc_entries: toc } =
             sqlx::query_as("select state::text as state, error, location, dump_bytes, dump_sha256, files_bytes, toc_entries from ops.backups where id = $1")
@@ -409,18 +337,8 @@ impl Console {
                 .fetch_one(&self.owner)
                 .await?;
         ensure!(state == "good", "backup {id} ended {state}: {error}");
-        let manifest: job::Manifest = serde_json::from_slice(
-            &std::fs::read(self.ctx.root.join(&location).join(job::MANIFEST))
-                .context("reading the manifest")?,
-        )?;
-        let ms = |k: &str| {
-            manifest
-                .timings_ms
-                .get(k)
-                .and_then(|v| v.as_f64())
-                .unwrap_or(f64::NAN)
-                / 1e3
-        };
+        let manifest: job::Manifest = serde_json::from_slice(&std::fs::read(self.ctx.root.join(&location).join(job::MANIFEST)).context("reading the manifest")?)?;
+        let ms = |k: &str| manifest.timings_ms.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN) / 1e3;
         Ok(BackupRun {
             id,
             location,
@@ -440,16 +358,7 @@ impl Console {
     async fn restore(&self, backup: Uuid) -> Result<RestoreRun> {
         let claims = self.claims();
         let mut tx = self.ctx.db.tenant_tx(&claims).await?;
-        let id = app::db::backups::queue_restore(
-            &mut tx,
-            backup,
-            self.staging,
-            RestoreMode::Staging,
-            self.user,
-            EMAIL,
-            "benchmark",
-        )
-        .await?;
+        let id = app::db::backups::queue_restore(&mut tx, backup, self.staging, RestoreMode::Staging, self.user, EMAIL, "benchmark").await?;
         tx.commit().await?;
         let progress = Arc::new(Progress::default());
         let t = Instant::now();
@@ -462,10 +371,7 @@ impl Console {
                 while !stop.is_cancelled() {
                     let p = progress.phase();
                     if p != last {
-                        phases
-                            .lock()
-                            .unwrap()
-                            .push((t.elapsed().as_secs_f64(), p.clone()));
+                        phases.lock().unwrap().push((t.elapsed().as_secs_f64(), p.clone()));
                         last = p;
                     }
                     tokio::time::sleep(Duration::from_millis(2)).await;
@@ -473,20 +379,9 @@ impl Console {
             })
         };
         let claimed = worker::claim(&self.ctx, WORKER).await?;
-        ensure!(
-            matches!(claimed, Some((JobKind::Restore, c, _)) if c == id),
-            "the claim returned {claimed:?}, not restore {id}"
-        );
+        ensure!(matches!(claimed, Some((JobKind::Restore, c, _)) if c == id), "the claim returned {claimed:?}, not restore {id}");
         let cancel = CancellationToken::new();
-        let hb = worker::heartbeat(
-            &self.ctx,
-            &claims,
-            "restores",
-            id,
-            WORKER,
-            progress.clone(),
-            cancel.clone(),
-        );
+        let hb = worker::heartbeat(&self.ctx, &claims, "restores", id, WORKER, progress.clone(), cancel.clone());
         let result = restore::run(&self.ctx, &claims, id, WORKER, &progress, &cancel).await;
         hb.abort();
         let wall = t.elapsed().as_secs_f64();
@@ -496,18 +391,13 @@ impl Console {
             restore::failed(&self.ctx, &claims, id, &e, false).await;
             return Err(e.context(format!("restore {id}")));
         }
-        let (state, new_db): (String, Option<String>) =
-            sqlx::query_as("select state::text, new_database from ops.restores where id = $1")
-                .bind(id)
-                .fetch_one(&self.owner)
-                .await?;
+        let (state, new_db): (String, Option<String>) = sqlx::query_as("select state::text, new_database from ops.restores where id = $1").bind(id).fetch_one(&self.owner).await?;
         ensure!(state == "succeeded", "restore {id} ended {state}");
         let phases = phases.lock().unwrap().clone();
         let at = |name: &str| phases.iter().find(|(_, p)| p == name).map(|(s, _)| *s);
         let db_start = at("restoring the database").unwrap_or(0.0);
         let files_start = at("restoring the file store");
-        let neutralize_start =
-            at("neutralizing").context("the restore never reached neutralizing")?;
+        let neutralize_start = at("neutralizing").context("the restore never reached neutralizing")?;
         let db_end = files_start.unwrap_or(neutralize_start);
         Ok(RestoreRun {
             new_db: new_db.context("the restore recorded no new database")?,
@@ -580,13 +470,11 @@ fn median(v: &[f64]) -> f64 {
 }
 
 fn overhead(console: &[f64], plain: &[f64]) -> Option<f64> {
-    (!console.is_empty() && !plain.is_empty())
-        .then(|| 100.0 * (median(console) / median(plain) - 1.0))
+    (!console.is_empty() && !plain.is_empty()).then(|| 100.0 * (median(console) / median(plain) - 1.0))
 }
 
 fn pct_str(p: Option<f64>) -> String {
-    p.map(|p| format!("{p:+.1} %"))
-        .unwrap_or_else(|| "n/a".into())
+    p.map(|p| format!("{p:+.1} %")).unwrap_or_else(|| "n/a".into())
 }
 
 fn mb(bytes: u64) -> String {
@@ -594,38 +482,13 @@ fn mb(bytes: u64) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn report(
-    opts: &Opts,
-    m: &Machine,
-    g: &Generated,
-    f: &Figures,
-    level: i32,
-    pg_dump_version: &str,
-    zstd: bool,
-    started: Instant,
-) -> String {
+fn report(opts: &Opts, m: &Machine, g: &Generated, f: &Figures, level: i32, pg_dump_version: &str, zstd: bool, started: Instant) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Command: `{}`  ", opts.command());
     let _ = writeln!(s, "Date: {}; {} runs per arm, alternating which side goes first; the whole program took {:.0} s  ", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"), opts.runs, started.elapsed().as_secs_f64());
-    let _ = writeln!(
-        s,
-        "Machine: {} CPUs ({}), {:.0} GiB RAM; load average {} before, {} after  ",
-        m.cpus,
-        m.cpu_model,
-        m.mem_gib,
-        m.load_before,
-        loadavg()
-    );
+    let _ = writeln!(s, "Machine: {} CPUs ({}), {:.0} GiB RAM; load average {} before, {} after  ", m.cpus, m.cpu_model, m.mem_gib, m.load_before, loadavg());
     let _ = writeln!(s, "PostgreSQL: {}; {}  ", m.pg_version, pg_dump_version);
-    let _ = writeln!(
-        s,
-        "Settings: {}  ",
-        m.settings
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let _ = writeln!(s, "Settings: {}  ", m.settings.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "));
     let _ = writeln!(s, "Compression: `backup_compression` = {level} (`pg_dump -Fc -Z{level}` on both sides); file store archives zstd level 3, one thread  ");
     let _ = writeln!(
         s,
@@ -640,12 +503,7 @@ fn report(
         g.secs_files
     );
     if opts.rows < FULL_ROWS {
-        let _ = writeln!(
-            s,
-            "**Reduced size**: {} rows instead of {} (≈ 1 GB).  ",
-            fmt_int(opts.rows as f64),
-            fmt_int(FULL_ROWS as f64)
-        );
+        let _ = writeln!(s, "**Reduced size**: {} rows instead of {} (≈ 1 GB).  ", fmt_int(opts.rows as f64), fmt_int(FULL_ROWS as f64));
     }
     s.push('\n');
     let _ = writeln!(s, "| Arm | Plain tools | Console | Console vs plain |");
@@ -669,19 +527,7 @@ fn report(
         secs(&f.r_store),
         pct_str(overhead(&f.r_store, &f.r_file))
     );
-    let (cp, cc, cpr) = if zstd {
-        (
-            secs(&f.c_plain),
-            secs(&f.c_plain_read),
-            pct_str(overhead(&f.c_console, &f.c_plain)),
-        )
-    } else {
-        (
-            "no /usr/bin/zstd".into(),
-            "no /usr/bin/zstd".into(),
-            "n/a".into(),
-        )
-    };
+    let (cp, cc, cpr) = if zstd { (secs(&f.c_plain), secs(&f.c_plain_read), pct_str(overhead(&f.c_console, &f.c_plain))) } else { ("no /usr/bin/zstd".into(), "no /usr/bin/zstd".into(), "n/a".into()) };
     let _ = writeln!(s, "| C. File store: archive (plain: `tar \\| zstd -3 -T1` + `sync`; console: `archive::pack` → `Store::upload`) | {} | {} | {} |", cp, secs(&f.c_console), cpr);
     let _ = writeln!(
         s,
@@ -728,21 +574,9 @@ fn report(
     let dump = overhead(&f.a_dump, &f.a_plain).unwrap_or(f64::NAN);
     let rest = overhead(&f.b_console, &f.b_plain).unwrap_or(f64::NAN);
     let e2e = median(&f.d_total);
-    let _ = writeln!(
-        s,
-        "| Backup dump phase ≤ {OVERHEAD_TARGET:.0} % over `pg_dump` | {dump:+.1} % | {} |",
-        verdict(dump <= OVERHEAD_TARGET)
-    );
-    let _ = writeln!(
-        s,
-        "| Restore ≤ {OVERHEAD_TARGET:.0} % over `pg_restore` | {rest:+.1} % | {} |",
-        verdict(rest <= OVERHEAD_TARGET)
-    );
-    let _ = writeln!(
-        s,
-        "| Restore to staging end to end < {E2E_TARGET_SECS:.0} s | {e2e:.1} s | {} |",
-        verdict(e2e < E2E_TARGET_SECS)
-    );
+    let _ = writeln!(s, "| Backup dump phase ≤ {OVERHEAD_TARGET:.0} % over `pg_dump` | {dump:+.1} % | {} |", verdict(dump <= OVERHEAD_TARGET));
+    let _ = writeln!(s, "| Restore ≤ {OVERHEAD_TARGET:.0} % over `pg_restore` | {rest:+.1} % | {} |", verdict(rest <= OVERHEAD_TARGET));
+    let _ = writeln!(s, "| Restore to staging end to end < {E2E_TARGET_SECS:.0} s | {e2e:.1} s | {} |", verdict(e2e < E2E_TARGET_SECS));
     s
 }
 
@@ -750,10 +584,7 @@ fn report(
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,sqlx=error".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,sqlx=error".into())).with_writer(std::io::stderr).init();
     let opts = Opts::parse()?;
     let cluster = Cluster::start()?;
     let tag = &Uuid::new_v4().simple().to_string()[..8];
@@ -764,19 +595,9 @@ async fn main() -> Result<()> {
     if cluster.throwaway.is_none() {
         // Someone else's cluster: drop every database this run made.
         if let Ok(pool) = pool_for(&cluster.url, 1).await {
-            let names: Vec<String> = sqlx::query_scalar(
-                "select datname from pg_database where starts_with(datname, $1)",
-            )
-            .bind(&prefix)
-            .fetch_all(&pool)
-            .await
-            .unwrap_or_default();
+            let names: Vec<String> = sqlx::query_scalar("select datname from pg_database where starts_with(datname, $1)").bind(&prefix).fetch_all(&pool).await.unwrap_or_default();
             for n in names {
-                let _ = exec(
-                    &pool,
-                    format!("drop database if exists \"{n}\" with (force)"),
-                )
-                .await;
+                let _ = exec(&pool, format!("drop database if exists \"{n}\" with (force)")).await;
             }
         }
     }
@@ -785,94 +606,34 @@ async fn main() -> Result<()> {
     result
 }
 
-async fn run(
-    opts: &Opts,
-    cluster: &Cluster,
-    console_db: &str,
-    prefix: &str,
-    work: &Path,
-) -> Result<()> {
+async fn run(opts: &Opts, cluster: &Cluster, console_db: &str, prefix: &str, work: &Path) -> Result<()> {
     let started = Instant::now();
     std::fs::create_dir_all(work)?;
     odooops::db::ensure_database(&cluster.url, console_db).await?;
     let cfg = config(&with_db(&cluster.url, console_db));
-    let database = odooops::db::Database::open(&cfg)
-        .await
-        .context("opening the console database")?;
+    let database = odooops::db::Database::open(&cfg).await.context("opening the console database")?;
     let owner = database.owner.clone();
-    let m = machine(
-        &owner,
-        &[
-            "shared_buffers",
-            "fsync",
-            "synchronous_commit",
-            "wal_level",
-            "max_wal_size",
-            "maintenance_work_mem",
-        ],
-    )
-    .await?;
+    let m = machine(&owner, &["shared_buffers", "fsync", "synchronous_commit", "wal_level", "max_wal_size", "maintenance_work_mem"]).await?;
     println!("== OdooOps backup and restore benchmark ==");
-    println!(
-        "machine     {} CPUs, {}, {:.0} GiB RAM, load average {}",
-        m.cpus, m.cpu_model, m.mem_gib, m.load_before
-    );
+    println!("machine     {} CPUs, {}, {:.0} GiB RAM, load average {}", m.cpus, m.cpu_model, m.mem_gib, m.load_before);
     println!("postgresql  {}", m.pg_version);
-    println!(
-        "settings    {}",
-        m.settings
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    if m.load_before
-        .split_whitespace()
-        .next()
-        .and_then(|l| l.parse::<f64>().ok())
-        .is_some_and(|l| l >= 1.0)
-    {
-        eprintln!(
-            "note: the machine is busy (load average {}): figures will be noisy",
-            m.load_before
-        );
+    println!("settings    {}", m.settings.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "));
+    if m.load_before.split_whitespace().next().and_then(|l| l.parse::<f64>().ok()).is_some_and(|l| l >= 1.0) {
+        eprintln!("note: the machine is busy (load average {}): figures will be noisy", m.load_before);
     }
 
     // The console: tenant, project (production, staging, development), an admin.
     let mut conn = owner.acquire().await?;
     let tenant = odooops::admin::ensure_tenant(&mut conn, "bench", "Bench Corp").await?;
-    let project =
-        odooops::admin::create_project_in(&mut conn, tenant, "erp", "Bench ERP", "").await?;
-    let user = odooops::admin::upsert_member(
-        &mut conn,
-        tenant,
-        EMAIL,
-        "Bench Admin",
-        Role::Admin,
-        PASSWORD,
-    )
-    .await?;
-    let env_id = |name: &'static str| {
-        sqlx::query_scalar::<_, Uuid>(
-            "select id from ops.environments where project_id = $1 and name = $2",
-        )
-        .bind(project)
-        .bind(name)
-    };
+    let project = odooops::admin::create_project_in(&mut conn, tenant, "erp", "Bench ERP", "").await?;
+    let user = odooops::admin::upsert_member(&mut conn, tenant, EMAIL, "Bench Admin", Role::Admin, PASSWORD).await?;
+    let env_id = |name: &'static str| sqlx::query_scalar::<_, Uuid>("select id from ops.environments where project_id = $1 and name = $2").bind(project).bind(name);
     let production = env_id("production").fetch_one(&mut *conn).await?;
     let staging = env_id("staging").fetch_one(&mut *conn).await?;
     if let Some(l) = opts.level {
-        sqlx::query("update ops.projects set backup_compression = $2 where id = $1")
-            .bind(project)
-            .bind(l)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query("update ops.projects set backup_compression = $2 where id = $1").bind(project).bind(l).execute(&mut *conn).await?;
     }
-    let level: i32 =
-        sqlx::query_scalar("select backup_compression from ops.projects where id = $1")
-            .bind(project)
-            .fetch_one(&mut *conn)
-            .await?;
+    let level: i32 = sqlx::query_scalar("select backup_compression from ops.projects where id = $1").bind(project).fetch_one(&mut *conn).await?;
     drop(conn);
     let ctx = BackupContext {
         db: Db::new(database.app.clone()),
@@ -884,27 +645,15 @@ async fn run(
         heartbeat: Duration::from_secs(2),
         workers: 1,
     };
-    let console = Console {
-        ctx,
-        owner: owner.clone(),
-        tenant,
-        project,
-        user,
-        production,
-        staging,
-    };
+    let console = Console { ctx, owner: owner.clone(), tenant, project, user, production, staging };
     let (_, bin) = job::server_tools(&console.ctx.admin_url()).await?;
     let pg_dump_version = job::tool_version(&bin.join("pg_dump")).await;
     let owner_url = console.ctx.admin_url();
 
     // The data.
     let source = format!("{prefix}_prd");
-    eprintln!(
-        "generating {} rows in {source} …",
-        fmt_int(opts.rows as f64)
-    );
-    let (db_size, table_size, index_size, secs_db) =
-        generate_database(&cluster.url, &owner, &source, opts.rows).await?;
+    eprintln!("generating {} rows in {source} …", fmt_int(opts.rows as f64));
+    let (db_size, table_size, index_size, secs_db) = generate_database(&cluster.url, &owner, &source, opts.rows).await?;
     let source_print = fingerprint(&cluster.url, &source).await?;
     let (big, small) = opts.files();
     let prd_data = work.join("prd-data");
@@ -915,15 +664,7 @@ async fn run(
         let dir = filestore.clone();
         tokio::task::spawn_blocking(move || generate_files(&dir, big, small)).await??
     };
-    let g = Generated {
-        db_size,
-        table_size,
-        index_size,
-        files,
-        file_bytes,
-        secs_db,
-        secs_files: t.elapsed().as_secs_f64(),
-    };
+    let g = Generated { db_size, table_size, index_size, files, file_bytes, secs_db, secs_files: t.elapsed().as_secs_f64() };
     println!(
         "data        {} rows, database {} (table {}, indexes {}) in {:.1} s; file store {} files, {} in {:.1} s",
         fmt_int(opts.rows as f64),
@@ -939,24 +680,11 @@ async fn run(
     // Production is the generated database, without a data directory for arm A; staging has
     // an (empty) database to be replaced and a data directory.
     let staging_db = format!("{prefix}_stg");
-    exec(
-        &owner,
-        format!("create database {staging_db} template template0"),
-    )
-    .await?;
+    exec(&owner, format!("create database {staging_db} template template0")).await?;
     let stg_data = work.join("stg-data");
     std::fs::create_dir_all(stg_data.join("filestore"))?;
-    sqlx::query("update ops.environments set database_name = $2, data_dir = null where id = $1")
-        .bind(production)
-        .bind(&source)
-        .execute(&owner)
-        .await?;
-    sqlx::query("update ops.environments set database_name = $2, data_dir = $3 where id = $1")
-        .bind(staging)
-        .bind(&staging_db)
-        .bind(stg_data.to_string_lossy().as_ref())
-        .execute(&owner)
-        .await?;
+    sqlx::query("update ops.environments set database_name = $2, data_dir = null where id = $1").bind(production).bind(&source).execute(&owner).await?;
+    sqlx::query("update ops.environments set database_name = $2, data_dir = $3 where id = $1").bind(staging).bind(&staging_db).bind(stg_data.to_string_lossy().as_ref()).execute(&owner).await?;
 
     let mut f = Figures::default();
     let (url, password) = tool_target(&owner_url, &source)?;
@@ -995,19 +723,13 @@ async fn run(
             } else if side == 0 {
                 let _ = std::fs::remove_file(&plain_dump);
                 let mut cmd = pg_tool(&bin, "pg_dump", &password);
-                cmd.args(["--format=custom", &format!("--compress={level}"), "--file"])
-                    .arg(&plain_dump)
-                    .arg("--dbname")
-                    .arg(&url);
+                cmd.args(["--format=custom", &format!("--compress={level}"), "--file"]).arg(&plain_dump).arg("--dbname").arg(&url);
                 let t = Instant::now();
                 run_tool(cmd, "pg_dump").await?;
                 let s = t.elapsed().as_secs_f64();
                 f.a_plain.push(s);
                 f.a_plain_bytes = std::fs::metadata(&plain_dump)?.len();
-                println!(
-                    "run {run} plain    pg_dump {s:>7.2} s  ({})",
-                    mb(f.a_plain_bytes)
-                );
+                println!("run {run} plain    pg_dump {s:>7.2} s  ({})", mb(f.a_plain_bytes));
             } else {
                 let b = console.backup().await?;
                 println!("run {run} console  dump {:>7.2} s  verify {:>6.2} s  whole job {:>7.2} s  ({})", b.dump, b.verify, b.wall, mb(b.bytes));
@@ -1033,30 +755,17 @@ async fn run(
             if side == 0 && zstd {
                 let _ = std::fs::remove_file(&plain_archive);
                 let mut cmd = tokio::process::Command::new("bash");
-                cmd.arg("-o")
-                    .arg("pipefail")
-                    .arg("-c")
-                    .arg(format!(
-                        "tar -cf - . | {ZSTD} -3 -T1 -q -o '{0}' && sync '{0}'",
-                        plain_archive.display()
-                    ))
-                    .current_dir(&filestore);
+                cmd.arg("-o").arg("pipefail").arg("-c").arg(format!("tar -cf - . | {ZSTD} -3 -T1 -q -o '{0}' && sync '{0}'", plain_archive.display())).current_dir(&filestore);
                 let t = Instant::now();
                 run_tool(cmd, "tar | zstd").await?;
                 let pack = t.elapsed().as_secs_f64();
                 f.c_plain_bytes = std::fs::metadata(&plain_archive)?.len();
                 let mut cmd = tokio::process::Command::new("bash");
-                cmd.arg("-o").arg("pipefail").arg("-c").arg(format!(
-                    "{ZSTD} -dc -q '{}' | tar -tf - > /dev/null",
-                    plain_archive.display()
-                ));
+                cmd.arg("-o").arg("pipefail").arg("-c").arg(format!("{ZSTD} -dc -q '{}' | tar -tf - > /dev/null", plain_archive.display()));
                 let t = Instant::now();
                 run_tool(cmd, "zstd -dc | tar -t").await?;
                 let read = t.elapsed().as_secs_f64();
-                println!(
-                    "run {run} plain    archive {pack:>7.2} s  read back {read:>6.2} s  ({})",
-                    mb(f.c_plain_bytes)
-                );
+                println!("run {run} plain    archive {pack:>7.2} s  read back {read:>6.2} s  ({})", mb(f.c_plain_bytes));
                 f.c_plain.push(pack);
                 f.c_plain_read.push(read);
             } else if side == 1 {
@@ -1065,30 +774,19 @@ async fn run(
                 let progress = Arc::new(Progress::default());
                 let cancel = CancellationToken::new();
                 let t = Instant::now();
-                let (mut reader, task) =
-                    archive::pack(filestore.clone(), 3, progress.clone(), cancel.clone());
+                let (mut reader, task) = archive::pack(filestore.clone(), 3, progress.clone(), cancel.clone());
                 let uploaded = store.upload(&key, &mut reader, &|_| {}, &cancel).await;
                 drop(reader);
                 let stats = task.await??;
                 let part = uploaded?;
                 let pack = t.elapsed().as_secs_f64();
-                ensure!(
-                    stats.files == files,
-                    "the archive holds {} files, not {files}",
-                    stats.files
-                );
+                ensure!(stats.files == files, "the archive holds {} files, not {files}", stats.files);
                 let t = Instant::now();
                 let (_, r) = store.reader(&key).await?;
                 let checked = archive::check(r, None, progress).await?;
                 let read = t.elapsed().as_secs_f64();
-                ensure!(
-                    checked.sha256 == part.sha256 && checked.files == files,
-                    "the archive read back does not match"
-                );
-                println!(
-                    "run {run} console  archive {pack:>7.2} s  read back {read:>6.2} s  ({})",
-                    mb(part.bytes)
-                );
+                ensure!(checked.sha256 == part.sha256 && checked.files == files, "the archive read back does not match");
+                println!("run {run} console  archive {pack:>7.2} s  read back {read:>6.2} s  ({})", mb(part.bytes));
                 f.c_console.push(pack);
                 f.c_console_read.push(read);
                 f.c_console_bytes = part.bytes;
@@ -1099,22 +797,10 @@ async fn run(
     let _ = std::fs::remove_file(&plain_archive);
 
     // One backup with the file store: the source of B and D.
-    sqlx::query("update ops.environments set data_dir = $2 where id = $1")
-        .bind(production)
-        .bind(prd_data.to_string_lossy().as_ref())
-        .execute(&owner)
-        .await?;
+    sqlx::query("update ops.environments set data_dir = $2 where id = $1").bind(production).bind(prd_data.to_string_lossy().as_ref()).execute(&owner).await?;
     println!("\n-- backup with the file store --");
     let full = console.backup().await?;
-    println!(
-        "console  dump {:.2} s  files {:.2} s  verify {:.2} s  whole job {:.2} s  ({} + {})",
-        full.dump,
-        full.files,
-        full.verify,
-        full.wall,
-        mb(full.bytes),
-        mb(full.files_bytes)
-    );
+    println!("console  dump {:.2} s  files {:.2} s  verify {:.2} s  whole job {:.2} s  ({} + {})", full.dump, full.files, full.verify, full.wall, mb(full.bytes), mb(full.files_bytes));
     let full_id = full.id;
     let stored_dump = format!("{}/{}", full.location, job::DUMP);
     f.full = Some(full);
@@ -1125,23 +811,12 @@ async fn run(
     for run in 0..opts.runs {
         for side in if run % 2 == 0 { [0, 1] } else { [1, 0] } {
             let t = Instant::now();
-            let (bytes, sha) = if side == 0 {
-                read_hashed(tokio::fs::File::open(&stored_path).await?).await?
-            } else {
-                read_hashed(store.reader(&stored_dump).await?.1).await?
-            };
+            let (bytes, sha) = if side == 0 { read_hashed(tokio::fs::File::open(&stored_path).await?).await? } else { read_hashed(store.reader(&stored_dump).await?.1).await? };
             let s = t.elapsed().as_secs_f64();
             f.r_bytes = bytes;
             let want = f.full.as_ref().map(|b| (b.bytes, b.sha256.clone()));
-            ensure!(
-                want == Some((bytes, sha)),
-                "the stored dump read back differs from what the backup recorded"
-            );
-            println!(
-                "run {run} {}  {s:>7.2} s ({})",
-                if side == 0 { "file    " } else { "store   " },
-                mb(bytes)
-            );
+            ensure!(want == Some((bytes, sha)), "the stored dump read back differs from what the backup recorded");
+            println!("run {run} {}  {s:>7.2} s ({})", if side == 0 { "file    " } else { "store   " }, mb(bytes));
             if side == 0 {
                 f.r_file.push(s);
             } else {
@@ -1151,46 +826,29 @@ async fn run(
     }
 
     // B and D. Restore.
-    println!(
-        "\n-- B/D. restore: create database + pg_restore file vs restore::run into staging --"
-    );
+    println!("\n-- B/D. restore: create database + pg_restore file vs restore::run into staging --");
     for run in 0..opts.runs {
         for side in if run % 2 == 0 { [0, 1] } else { [1, 0] } {
             if side == 0 {
                 let target = format!("{prefix}_plain{run}");
                 let (turl, tpw) = tool_target(&owner_url, &target)?;
                 let mut cmd = pg_tool(&bin, "pg_restore", &tpw);
-                cmd.args(["--no-owner", "--exit-on-error", "--dbname"])
-                    .arg(&turl)
-                    .arg(&plain_dump);
+                cmd.args(["--no-owner", "--exit-on-error", "--dbname"]).arg(&turl).arg(&plain_dump);
                 let t = Instant::now();
-                exec(
-                    &owner,
-                    format!("create database {target} template template0"),
-                )
-                .await?;
+                exec(&owner, format!("create database {target} template template0")).await?;
                 run_tool(cmd, "pg_restore").await?;
                 let s = t.elapsed().as_secs_f64();
                 let print = fingerprint(&cluster.url, &target).await?;
-                ensure!(
-                    print == source_print,
-                    "the plain restore differs from the source: {print:?} vs {source_print:?}"
-                );
+                ensure!(print == source_print, "the plain restore differs from the source: {print:?} vs {source_print:?}");
                 exec(&owner, format!("drop database {target} with (force)")).await?;
                 println!("run {run} plain    create + pg_restore {s:>7.2} s");
                 f.b_plain.push(s);
             } else {
                 let r = console.restore(full_id).await?;
                 let print = fingerprint(&cluster.url, &r.new_db).await?;
-                ensure!(
-                    print == source_print,
-                    "the console's restore differs from the source: {print:?} vs {source_print:?}"
-                );
+                ensure!(print == source_print, "the console's restore differs from the source: {print:?} vs {source_print:?}");
                 let restored = archive::count_files(&stg_data.join("filestore").join(&r.new_db));
-                ensure!(
-                    restored == files,
-                    "the restored file store has {restored} files, not {files}"
-                );
+                ensure!(restored == files, "the restored file store has {restored} files, not {files}");
                 println!(
                     "run {run} console  database {:>7.2} s (of which before it {:.2} s)  file store {:>6.2} s  neutralize + switch {:>6.2} s  end to end {:>7.2} s",
                     r.restore_db,
@@ -1213,12 +871,7 @@ async fn run(
     let section = report(opts, &m, &g, &f, level, &pg_dump_version, zstd, started);
     println!("\n{section}");
     if let Some(path) = &opts.md {
-        write_md(
-            path,
-            "bench_backups",
-            "Backups and restore (latest run)",
-            &section,
-        )?;
+        write_md(path, "bench_backups", "Backups and restore (latest run)", &section)?;
         eprintln!("wrote {}", path.display());
     }
     database.close().await?;

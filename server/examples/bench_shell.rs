@@ -20,8 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 const PASSWORD: &str = "bench-password-123";
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// How a server frames terminal data.
 #[derive(Clone, Copy)]
@@ -74,11 +73,7 @@ async fn drain_until(ws: &mut Ws, proto: Proto, needle: &[u8], within: Duration)
     let until = Instant::now() + within;
     while !seen.windows(needle.len()).any(|w| w == needle) {
         let left = until.saturating_duration_since(Instant::now());
-        ensure!(
-            !left.is_zero(),
-            "did not see {:?}",
-            String::from_utf8_lossy(needle)
-        );
+        ensure!(!left.is_zero(), "did not see {:?}", String::from_utf8_lossy(needle));
         seen.extend(next_output(ws, proto, left).await?);
     }
     Ok(())
@@ -97,10 +92,7 @@ async fn echo_loop(mut ws: Ws, proto: Proto, keys: usize) -> Result<Vec<u64>> {
             ws.send(proto.input(b"\x15")).await?;
             // Readline redraws the line; let it settle.
             let quiet = Instant::now() + Duration::from_millis(30);
-            while let Ok(Some(_)) =
-                tokio::time::timeout(quiet.saturating_duration_since(Instant::now()), ws.next())
-                    .await
-            {}
+            while let Ok(Some(_)) = tokio::time::timeout(quiet.saturating_duration_since(Instant::now()), ws.next()).await {}
         }
         let c = b'a' + (i % 26) as u8;
         let t = Instant::now();
@@ -141,28 +133,15 @@ impl Run {
     }
 }
 
-async fn run_sessions(
-    target: &'static str,
-    proto: Proto,
-    sockets: Vec<Ws>,
-    keys: usize,
-) -> Result<Run> {
+async fn run_sessions(target: &'static str, proto: Proto, sockets: Vec<Ws>, keys: usize) -> Result<Run> {
     let n = sockets.len();
     let t = Instant::now();
-    let tasks: Vec<_> = sockets
-        .into_iter()
-        .map(|ws| tokio::spawn(echo_loop(ws, proto, keys)))
-        .collect();
+    let tasks: Vec<_> = sockets.into_iter().map(|ws| tokio::spawn(echo_loop(ws, proto, keys))).collect();
     let mut samples = Vec::new();
     for task in tasks {
         samples.extend(task.await??);
     }
-    Ok(Run {
-        target,
-        sessions: n,
-        samples,
-        secs: t.elapsed().as_secs_f64(),
-    })
+    Ok(Run { target, sessions: n, samples, secs: t.elapsed().as_secs_f64() })
 }
 
 struct Console {
@@ -174,33 +153,13 @@ struct Console {
 
 impl Console {
     async fn open(&self) -> Result<Ws> {
-        let res = self
-            .http
-            .post(format!("{}/api/shell/open", self.base))
-            .header("cookie", &self.cookie)
-            .form(&[
-                ("environment_id", self.env.to_string()),
-                ("ttl_minutes", "30".into()),
-            ])
-            .send()
-            .await?;
-        ensure!(
-            res.status() == 200,
-            "open: {} {}",
-            res.status(),
-            res.text().await.unwrap_or_default()
-        );
+        let res = self.http.post(format!("{}/api/shell/open", self.base)).header("cookie", &self.cookie).form(&[("environment_id", self.env.to_string()), ("ttl_minutes", "30".into())]).send().await?;
+        ensure!(res.status() == 200, "open: {} {}", res.status(), res.text().await.unwrap_or_default());
         let row: serde_json::Value = res.json().await?;
         let id = row["id"].as_str().context("session id")?;
-        let mut req = format!(
-            "{}/api/shell/sessions/{id}/ws",
-            self.base.replace("http://", "ws://")
-        )
-        .into_client_request()?;
-        req.headers_mut()
-            .insert("cookie", HeaderValue::from_str(&self.cookie)?);
-        req.headers_mut()
-            .insert("origin", HeaderValue::from_str(&self.base)?);
+        let mut req = format!("{}/api/shell/sessions/{id}/ws", self.base.replace("http://", "ws://")).into_client_request()?;
+        req.headers_mut().insert("cookie", HeaderValue::from_str(&self.cookie)?);
+        req.headers_mut().insert("origin", HeaderValue::from_str(&self.base)?);
         let (ws, _) = tokio_tungstenite::connect_async(req).await?;
         Ok(ws)
     }
@@ -208,20 +167,14 @@ impl Console {
 
 async fn ttyd_socket(port: u16) -> Result<Ws> {
     let mut req = format!("ws://127.0.0.1:{port}/ws").into_client_request()?;
-    req.headers_mut()
-        .insert("sec-websocket-protocol", HeaderValue::from_static("tty"));
+    req.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("tty"));
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
-    ws.send(Message::Binary(
-        br#"{"AuthToken":"","columns":80,"rows":24}"#.to_vec().into(),
-    ))
-    .await?;
+    ws.send(Message::Binary(br#"{"AuthToken":"","columns":80,"rows":24}"#.to_vec().into())).await?;
     Ok(ws)
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// The console on a runtime of its own (as in production, and as ttyd runs in a process of
@@ -236,37 +189,25 @@ impl ServerThread {
     fn start(cfg: odooops::config::Config) -> Result<ServerThread> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread =
-            std::thread::Builder::new()
-                .name("console".into())
-                .spawn(move || -> Result<()> {
-                    let rt = tokio::runtime::Builder::new_multi_thread()
-                        .enable_all()
-                        .build()?;
-                    rt.block_on(async move {
-                        let database = odooops::db::Database::open(&cfg)
-                            .await
-                            .context("opening the benchmark database")?;
-                        let built = odooops::build(&cfg, &database).await?;
-                        let (services_shutdown, service_tasks) =
-                            (built.shutdown.clone(), built.tasks);
-                        let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-                        let server = tokio::spawn(odooops::startup::serve(
-                            built.listener,
-                            built.router,
-                            async {
-                                let _ = stopped.await;
-                            },
-                        ));
-                        let _ = ready_tx.send(built.addr);
-                        let _ = stop_rx.await;
-                        odooops::Console::stop_services(&services_shutdown, service_tasks).await;
-                        let _ = stop_server.send(());
-                        let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
-                        database.close().await?;
-                        Ok(())
-                    })
-                })?;
+        let thread = std::thread::Builder::new().name("console".into()).spawn(move || -> Result<()> {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(async move {
+                let database = odooops::db::Database::open(&cfg).await.context("opening the benchmark database")?;
+                let built = odooops::build(&cfg, &database).await?;
+                let (services_shutdown, service_tasks) = (built.shutdown.clone(), built.tasks);
+                let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
+                let server = tokio::spawn(odooops::startup::serve(built.listener, built.router, async {
+                    let _ = stopped.await;
+                }));
+                let _ = ready_tx.send(built.addr);
+                let _ = stop_rx.await;
+                odooops::Console::stop_services(&services_shutdown, service_tasks).await;
+                let _ = stop_server.send(());
+                let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+                database.close().await?;
+                Ok(())
+            })
+        })?;
         match ready_rx.recv() {
             Ok(addr) => Ok(ServerThread { addr, stop, thread }),
             Err(_) => match thread.join() {
@@ -278,18 +219,13 @@ impl ServerThread {
 
     fn stop(self) -> Result<()> {
         let _ = self.stop.send(());
-        self.thread
-            .join()
-            .map_err(|_| anyhow::anyhow!("the console thread panicked"))?
+        self.thread.join().map_err(|_| anyhow::anyhow!("the console thread panicked"))?
     }
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,sqlx=error".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,sqlx=error".into())).with_writer(std::io::stderr).init();
     let cluster = Cluster::start()?;
     let db_name = format!("bench_{}", Uuid::new_v4().simple());
     let result = run(&cluster, &db_name).await;
@@ -299,57 +235,26 @@ async fn main() -> Result<()> {
 
 async fn run(cluster: &Cluster, db_name: &str) -> Result<()> {
     let keys = env_num("BENCH_KEYS", 400);
-    let sessions: Vec<usize> = std::env::var("BENCH_SESSIONS")
-        .unwrap_or_else(|_| "1,20".into())
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
+    let sessions: Vec<usize> = std::env::var("BENCH_SESSIONS").unwrap_or_else(|_| "1,20".into()).split(',').filter_map(|s| s.trim().parse().ok()).collect();
     let ttyd = std::env::var("BENCH_TTYD").unwrap_or_else(|_| "ttyd".into());
     odooops::db::ensure_database(&cluster.url, db_name).await?;
     let mut cfg = config(&with_db(&cluster.url, db_name));
     cfg.backup_workers = 0;
     let shell = cfg.shell.clone();
     let server = ServerThread::start(cfg)?;
-    let owner = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&with_db(&cluster.url, db_name))
-        .await?;
+    let owner = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&with_db(&cluster.url, db_name)).await?;
     let m = machine(&owner, &["fsync", "synchronous_commit"]).await?;
     println!("== OdooOps web shell benchmark: keystroke echo round trip ==");
-    println!(
-        "machine     {} CPUs, {}, {:.0} GiB RAM, load average {}",
-        m.cpus, m.cpu_model, m.mem_gib, m.load_before
-    );
-    println!(
-        "shell       {} --noprofile --norc -i, {keys} keystrokes per session",
-        shell.display()
-    );
+    println!("machine     {} CPUs, {}, {:.0} GiB RAM, load average {}", m.cpus, m.cpu_model, m.mem_gib, m.load_before);
+    println!("shell       {} --noprofile --norc -i, {keys} keystrokes per session", shell.display());
     let base = format!("http://{}", server.addr);
     let email = "bench@example.com";
     let (_, _, env) = bench::bench_tenant(&owner, email, PASSWORD).await?;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let login = http
-        .post(format!("{base}/api/login"))
-        .form(&[("email", email), ("password", PASSWORD)])
-        .send()
-        .await?;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let login = http.post(format!("{base}/api/login")).form(&[("email", email), ("password", PASSWORD)]).send().await?;
     ensure!(login.status() == 200, "login failed: {}", login.status());
-    let cookie = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().to_string())
-        .collect::<Vec<_>>()
-        .join("; ");
-    let console = Console {
-        base: base.clone(),
-        http,
-        cookie,
-        env,
-    };
+    let cookie = login.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).map(|v| v.split(';').next().unwrap_or_default().to_string()).collect::<Vec<_>>().join("; ");
+    let console = Console { base: base.clone(), http, cookie, env };
     println!("console     {base} (transcripts written to ops.exec_events as usual)");
 
     // ttyd on the same shell, writable, on loopback.
@@ -359,10 +264,7 @@ async fn run(cluster: &Cluster, db_name: &str) -> Result<()> {
         .arg(&shell)
         .args(["--noprofile", "--norc", "-i"])
         .env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
+        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         .env("TERM", "xterm-256color")
         .env("HOME", std::env::temp_dir())
         .env("PS1", "\\u@ttyd:\\w\\$ ")
@@ -370,12 +272,7 @@ async fn run(cluster: &Cluster, db_name: &str) -> Result<()> {
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn();
-    let ttyd_version = std::process::Command::new(&ttyd)
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let ttyd_version = std::process::Command::new(&ttyd).arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
     let mut ttyd_child = match ttyd_child {
         Ok(c) => {
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -407,10 +304,7 @@ async fn run(cluster: &Cluster, db_name: &str) -> Result<()> {
             runs.push(r);
         }
     }
-    let stored: i64 =
-        sqlx::query_scalar("select count(*) from ops.exec_events where direction = 'input'")
-            .fetch_one(&owner)
-            .await?;
+    let stored: i64 = sqlx::query_scalar("select count(*) from ops.exec_events where direction = 'input'").fetch_one(&owner).await?;
     println!("transcript  {stored} input events stored");
     if let Some(c) = ttyd_child.as_mut() {
         let _ = c.kill().await;
@@ -434,22 +328,10 @@ async fn run(cluster: &Cluster, db_name: &str) -> Result<()> {
         section.push_str(&r.line());
         section.push('\n');
     }
-    section.push_str(&format!(
-        "\nReference: {}.\n",
-        if ttyd_version.is_empty() {
-            "ttyd was not available".to_string()
-        } else {
-            ttyd_version
-        }
-    ));
+    section.push_str(&format!("\nReference: {}.\n", if ttyd_version.is_empty() { "ttyd was not available".to_string() } else { ttyd_version }));
     println!("\n{section}");
     if let Ok(path) = std::env::var("BENCH_MD") {
-        write_md(
-            std::path::Path::new(&path),
-            "bench_shell",
-            "Web shell: keystroke echo round trip",
-            &section,
-        )?;
+        write_md(std::path::Path::new(&path), "bench_shell", "Web shell: keystroke echo round trip", &section)?;
         eprintln!("wrote {path}");
     }
     Ok(())

@@ -12,9 +12,7 @@ pub async fn run(owner: &PgPool, tenant: Option<&str>) -> Result<()> {
     let chains = chains(owner, tenant).await?;
     let mut broken = Vec::new();
     for (key, label) in &chains {
-        let report = verify_one(owner, *key)
-            .await
-            .with_context(|| format!("verifying the audit chain of {label}"))?;
+        let report = verify_one(owner, *key).await.with_context(|| format!("verifying the audit chain of {label}"))?;
         println!("{}", describe(label, &report));
         if !report.is_intact() {
             broken.push(label.as_str());
@@ -29,22 +27,16 @@ pub async fn run(owner: &PgPool, tenant: Option<&str>) -> Result<()> {
 /// (chain key, label) of the chains to check, tenants by slug.
 async fn chains(owner: &PgPool, tenant: Option<&str>) -> Result<Vec<(Uuid, String)>> {
     if let Some(slug) = tenant {
-        let id: Option<Uuid> = sqlx::query_scalar("select id from ops.tenants where slug = $1")
-            .bind(slug)
-            .fetch_optional(owner)
-            .await?;
-        let Some(id) = id else {
-            bail!("no tenant {slug:?} (tenants are named by their slug, e.g. `acme`)")
-        };
+        let id: Option<Uuid> = sqlx::query_scalar("select id from ops.tenants where slug = $1").bind(slug).fetch_optional(owner).await?;
+        let Some(id) = id else { bail!("no tenant {slug:?} (tenants are named by their slug, e.g. `acme`)") };
         return Ok(vec![(id, format!("tenant {slug}"))]);
     }
-    let mut chains: Vec<(Uuid, String)> =
-        sqlx::query_as::<_, (Uuid, String)>("select id, slug from ops.tenants order by slug")
-            .fetch_all(owner)
-            .await?
-            .into_iter()
-            .map(|(id, slug)| (id, format!("tenant {slug}")))
-            .collect();
+    let mut chains: Vec<(Uuid, String)> = sqlx::query_as::<_, (Uuid, String)>("select id, slug from ops.tenants order by slug")
+        .fetch_all(owner)
+        .await?
+        .into_iter()
+        .map(|(id, slug)| (id, format!("tenant {slug}")))
+        .collect();
     chains.push((NO_TENANT_CHAIN, "records without a tenant".to_string()));
     Ok(chains)
 }
@@ -59,18 +51,12 @@ pub async fn verify_one(owner: &PgPool, chain_key: Uuid) -> Result<ChainReport> 
 }
 
 fn describe(label: &str, r: &ChainReport) -> String {
-    let summary = format!(
-        "{label}: {} rows checked, head seq {} hash {}",
-        r.rows_checked, r.head_seq, r.head_hash
-    );
+    let summary = format!("{label}: {} rows checked, head seq {} hash {}", r.rows_checked, r.head_seq, r.head_hash);
     match &r.first_break {
         None => format!("{summary}: OK"),
         Some(b) => {
             let row = match (b.audit_id, b.created_at, &b.action) {
-                (Some(id), Some(at), Some(action)) => format!(
-                    "audit id {id}, {}, {action}",
-                    at.format("%Y-%m-%d %H:%M:%S%.6f UTC")
-                ),
+                (Some(id), Some(at), Some(action)) => format!("audit id {id}, {}, {action}", at.format("%Y-%m-%d %H:%M:%S%.6f UTC")),
                 _ => "row missing".to_string(),
             };
             format!("{summary}: BROKEN at seq {} ({row}): {}", b.seq, b.reason)

@@ -5,11 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "odooops",
-    version,
-    about = "OdooOps Console: operations console for Odoo-style apps on PostgreSQL"
-)]
+#[command(name = "odooops", version, about = "OdooOps Console: operations console for Odoo-style apps on PostgreSQL")]
 pub struct Cli {
     #[command(flatten)]
     pub config: Config,
@@ -106,108 +102,48 @@ pub struct Config {
     #[arg(long, env = "ODOOOPS_APP_DATABASE_URL", global = true, hide_env_values = true, value_parser = parse_secret)]
     pub app_database_url: Option<Secret>,
     /// Where the console keeps its state (embedded cluster, demo credentials).
-    #[arg(
-        long,
-        env = "ODOOOPS_DATA_DIR",
-        default_value = "./.odooops",
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_DATA_DIR", default_value = "./.odooops", global = true)]
     pub data_dir: PathBuf,
     /// Port of the embedded cluster (default: a free loopback port).
     #[arg(long, env = "ODOOOPS_PG_PORT", global = true)]
     pub pg_port: Option<u16>,
     /// Address the web console listens on.
-    #[arg(
-        long,
-        env = "LEPTOS_SITE_ADDR",
-        default_value = "127.0.0.1:3000",
-        global = true
-    )]
+    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000", global = true)]
     pub addr: String,
     /// Directory with the built site (`/pkg` JS, WASM and CSS).
-    #[arg(
-        long,
-        env = "LEPTOS_SITE_ROOT",
-        default_value = "target/site",
-        global = true
-    )]
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site", global = true)]
     pub site_root: String,
-    #[arg(
-        long,
-        env = "LEPTOS_OUTPUT_NAME",
-        default_value = "odooops",
-        global = true
-    )]
+    #[arg(long, env = "LEPTOS_OUTPUT_NAME", default_value = "odooops", global = true)]
     pub output_name: String,
     /// HS256 key for session tokens. Without it, one is generated once and kept in the database.
     #[arg(long, env = "ODOOOPS_JWT_SECRET", global = true, hide_env_values = true, value_parser = parse_secret)]
     pub jwt_secret: Option<Secret>,
     /// Minutes of inactivity after which a session ends.
-    #[arg(
-        long,
-        env = "ODOOOPS_SESSION_TTL_MINUTES",
-        default_value_t = 30,
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_SESSION_TTL_MINUTES", default_value_t = 30, global = true)]
     pub session_ttl_minutes: u64,
     /// Mark the session cookie `Secure` (set when served over HTTPS).
     #[arg(long, env = "ODOOOPS_SECURE_COOKIES", global = true)]
     pub secure_cookies: bool,
     /// Size of the request connection pool.
-    #[arg(
-        long,
-        env = "ODOOOPS_DB_POOL_SIZE",
-        default_value_t = 10,
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_DB_POOL_SIZE", default_value_t = 10, global = true)]
     pub db_pool_size: u32,
     /// `json` (default) or `text`.
-    #[arg(
-        long,
-        env = "ODOOOPS_LOG_FORMAT",
-        default_value = "json",
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_LOG_FORMAT", default_value = "json", global = true)]
     pub log_format: String,
     /// tracing filter, e.g. `info,sqlx=warn`.
-    #[arg(
-        long,
-        env = "RUST_LOG",
-        default_value = "info,sqlx=warn",
-        global = true
-    )]
+    #[arg(long, env = "RUST_LOG", default_value = "info,sqlx=warn", global = true)]
     pub log_filter: String,
     /// Concurrent builds this console runs (0: run none, only serve the UI and API).
-    #[arg(
-        long,
-        env = "ODOOOPS_BUILD_WORKERS",
-        default_value_t = 2,
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_BUILD_WORKERS", default_value_t = 2, global = true)]
     pub build_workers: usize,
     /// Commits to one branch arriving within this many seconds become one build (newest wins).
-    #[arg(
-        long,
-        env = "ODOOOPS_BUILD_BATCH_SECONDS",
-        default_value_t = 10,
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_BUILD_BATCH_SECONDS", default_value_t = 10, global = true)]
     pub build_batch_seconds: i64,
     /// Attempts for a build that keeps failing for infrastructure reasons (git unreachable, disk).
-    #[arg(
-        long,
-        env = "ODOOOPS_BUILD_MAX_ATTEMPTS",
-        default_value_t = 3,
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_BUILD_MAX_ATTEMPTS", default_value_t = 3, global = true)]
     pub build_max_attempts: i32,
     /// Minutes a preview may sit unused before it is stopped.
-    #[arg(
-        long,
-        env = "ODOOOPS_PREVIEW_IDLE_MINUTES",
-        default_value_t = 30,
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_PREVIEW_IDLE_MINUTES", default_value_t = 30, global = true)]
     pub preview_idle_minutes: u64,
     /// Base URL people use to reach the console (links in commit statuses). Default: http://<addr>.
     #[arg(long, env = "ODOOOPS_PUBLIC_URL", global = true)]
@@ -216,20 +152,10 @@ pub struct Config {
     #[arg(long, env = "ODOOOPS_GITHUB_TOKEN", global = true, hide_env_values = true, value_parser = parse_secret)]
     pub github_token: Option<Secret>,
     /// GitHub API base URL (a GitHub Enterprise server, or a local stand-in for tests).
-    #[arg(
-        long,
-        env = "ODOOOPS_GITHUB_API_URL",
-        default_value = "https://api.github.com",
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_GITHUB_API_URL", default_value = "https://api.github.com", global = true)]
     pub github_api_url: String,
     /// Address of the mail catcher's SMTP server (`off` to run none; port 0 picks one).
-    #[arg(
-        long,
-        env = "ODOOOPS_SMTP_ADDR",
-        default_value = "127.0.0.1:1025",
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_SMTP_ADDR", default_value = "127.0.0.1:1025", global = true)]
     pub smtp_addr: String,
     /// Host name the SMTP server greets with and apps are told to use (default: the listen host).
     #[arg(long, env = "ODOOOPS_SMTP_HOSTNAME", global = true)]
@@ -238,20 +164,10 @@ pub struct Config {
     #[arg(long, env = "ODOOOPS_SMTP_MAX_SIZE", default_value_t = 25 * 1024 * 1024, global = true)]
     pub smtp_max_size: usize,
     /// Concurrent SMTP sessions; more connections are turned away with 421.
-    #[arg(
-        long,
-        env = "ODOOOPS_SMTP_MAX_SESSIONS",
-        default_value_t = 500,
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_SMTP_MAX_SESSIONS", default_value_t = 500, global = true)]
     pub smtp_max_sessions: usize,
     /// Seconds an SMTP client may stay silent before the session ends with 421.
-    #[arg(
-        long,
-        env = "ODOOOPS_SMTP_TIMEOUT_SECONDS",
-        default_value_t = 300,
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_SMTP_TIMEOUT_SECONDS", default_value_t = 300, global = true)]
     pub smtp_timeout_seconds: u64,
     /// PEM certificate chain for STARTTLS (with ODOOOPS_SMTP_TLS_KEY); without it no STARTTLS.
     #[arg(long, env = "ODOOOPS_SMTP_TLS_CERT", global = true)]
@@ -264,12 +180,7 @@ pub struct Config {
     #[arg(long, env = "ODOOOPS_MAIL_RELAY_URL", global = true, hide_env_values = true, value_parser = parse_secret)]
     pub mail_relay_url: Option<Secret>,
     /// Comma-separated addresses (`qa@example.com`) or domains (`@example.com`) mail may be released to.
-    #[arg(
-        long,
-        env = "ODOOOPS_MAIL_RELEASE_ALLOW",
-        default_value = "",
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_MAIL_RELEASE_ALLOW", default_value = "", global = true)]
     pub mail_release_allow: String,
     /// Fixed password for demo users (tests); generated when absent.
     #[arg(long, env = "ODOOOPS_DEMO_PASSWORD", global = true, hide_env_values = true, value_parser = parse_secret)]
@@ -278,60 +189,30 @@ pub struct Config {
     #[arg(long, env = "ODOOOPS_BACKUP_DIR", global = true)]
     pub backup_dir: Option<PathBuf>,
     /// The web shell's program (run as `<shell> -i`; bash gets `--noprofile --norc`).
-    #[arg(
-        long,
-        env = "ODOOOPS_SHELL",
-        default_value = "/bin/bash",
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_SHELL", default_value = "/bin/bash", global = true)]
     pub shell: PathBuf,
     /// The unprivileged OS user web shells run as when the console runs as root ("" or "-":
     /// as the console's own user). Ignored when the console is not root.
-    #[arg(
-        long,
-        env = "ODOOOPS_SHELL_USER",
-        default_value = "nobody",
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_SHELL_USER", default_value = "nobody", global = true)]
     pub shell_user: String,
     /// Bytes of recent terminal output replayed to a browser that reattaches.
     #[arg(long, env = "ODOOOPS_SHELL_SCROLLBACK_BYTES", default_value_t = 256 * 1024, global = true)]
     pub shell_scrollback_bytes: usize,
     /// How long transcript chunks wait to be written together (milliseconds). Longer means
     /// fewer transactions; everything is flushed when a session ends either way.
-    #[arg(
-        long,
-        env = "ODOOOPS_SHELL_FLUSH_MS",
-        default_value_t = 250,
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_SHELL_FLUSH_MS", default_value_t = 250, global = true)]
     pub shell_flush_ms: u64,
     /// Seconds before the time limit (and the idle timeout) at which the terminal is warned.
-    #[arg(
-        long,
-        env = "ODOOOPS_SHELL_WARN_SECONDS",
-        default_value_t = 60,
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_SHELL_WARN_SECONDS", default_value_t = 60, global = true)]
     pub shell_warn_seconds: u64,
     /// Backups and restores this console runs at once (0: none; other consoles may).
-    #[arg(
-        long,
-        env = "ODOOOPS_BACKUP_WORKERS",
-        default_value_t = 1,
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_BACKUP_WORKERS", default_value_t = 1, global = true)]
     pub backup_workers: usize,
     /// Production's default schedule: daily at this hour (0-23) in the project's time zone.
     #[arg(long, env = "ODOOOPS_BACKUP_DEFAULT_HOUR", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..24), global = true)]
     pub backup_default_hour: u32,
     /// A backup or restore whose console has been silent this long is failed and cleaned up.
-    #[arg(
-        long,
-        env = "ODOOOPS_BACKUP_STALE_SECONDS",
-        default_value_t = 60,
-        global = true
-    )]
+    #[arg(long, env = "ODOOOPS_BACKUP_STALE_SECONDS", default_value_t = 60, global = true)]
     pub backup_stale_seconds: u64,
 }
 
@@ -346,21 +227,9 @@ mod tests {
 
     #[test]
     fn debug_output_of_the_config_masks_secrets() {
-        let cli = Cli::parse_from([
-            "odooops",
-            "--database-url",
-            "postgres://u:pw-123@h/db",
-            "--jwt-secret",
-            "k".repeat(40).as_str(),
-        ]);
+        let cli = Cli::parse_from(["odooops", "--database-url", "postgres://u:pw-123@h/db", "--jwt-secret", "k".repeat(40).as_str()]);
         let shown = format!("{:?}", cli.config);
-        assert!(
-            !shown.contains("pw-123") && !shown.contains(&"k".repeat(40)),
-            "{shown}"
-        );
-        assert_eq!(
-            cli.config.database_url.as_ref().map(|s| s.expose()),
-            Some("postgres://u:pw-123@h/db")
-        );
+        assert!(!shown.contains("pw-123") && !shown.contains(&"k".repeat(40)), "{shown}");
+        assert_eq!(cli.config.database_url.as_ref().map(|s| s.expose()), Some("postgres://u:pw-123@h/db"));
     }
 }

@@ -2,9 +2,9 @@
 //! branches, one user per role. Loading twice changes nothing; the passwords are printed
 //! each time from `<data dir>/demo-credentials.txt` (mode 0600).
 use crate::admin;
+use crate::demo_repo;
 use crate::config::Config;
 use crate::db::Database;
-use crate::demo_repo;
 use anyhow::{Context, Result};
 use app::models::Role;
 use std::io::Write;
@@ -21,41 +21,19 @@ pub fn demo_email(role: Role) -> String {
 pub async fn load(database: &Database, cfg: &Config) -> Result<()> {
     let owner = &database.owner;
     let creds_path = cfg.data_dir.join("demo-credentials.txt");
-    let already: bool =
-        sqlx::query_scalar("select exists (select 1 from ops.tenants where slug = $1)")
-            .bind(TENANT)
-            .fetch_one(owner)
-            .await?;
+    let already: bool = sqlx::query_scalar("select exists (select 1 from ops.tenants where slug = $1)").bind(TENANT).fetch_one(owner).await?;
     if already && creds_path.exists() {
         print_credentials(&creds_path, &cfg.addr)?;
         return Ok(());
     }
     let mut tx = owner.begin().await?;
     let tenant_id = admin::ensure_tenant(&mut tx, TENANT, "Demo Company").await?;
-    let project_id = admin::create_project_in(
-        &mut tx,
-        tenant_id,
-        "acme-erp",
-        "Acme ERP",
-        "https://github.com/acme/acme-erp.git",
-    )
-    .await?;
-    admin::create_project_in(
-        &mut tx,
-        tenant_id,
-        "webshop",
-        "Webshop",
-        "https://github.com/acme/webshop.git",
-    )
-    .await?;
+    let project_id = admin::create_project_in(&mut tx, tenant_id, "acme-erp", "Acme ERP", "https://github.com/acme/acme-erp.git").await?;
+    admin::create_project_in(&mut tx, tenant_id, "webshop", "Webshop", "https://github.com/acme/webshop.git").await?;
     seed_branches(&mut tx, tenant_id, project_id).await?;
     let mut lines = Vec::new();
     for role in Role::ALL {
-        let password = cfg
-            .demo_password
-            .as_ref()
-            .map(|s| s.expose().to_string())
-            .unwrap_or_else(app::auth::password::generate);
+        let password = cfg.demo_password.as_ref().map(|s| s.expose().to_string()).unwrap_or_else(app::auth::password::generate);
         let email = demo_email(role);
         let name = format!("Demo {}", role.label());
         admin::upsert_member(&mut tx, tenant_id, &email, &name, role, &password).await?;
@@ -65,21 +43,14 @@ pub async fn load(database: &Database, cfg: &Config) -> Result<()> {
     if let Err(e) = crate::demo_mail::seed(owner, tenant_id, project_id).await {
         eprintln!("demo mail not stored: {e:#}");
     }
-    if let Err(e) =
-        crate::demo_shell::seed(owner, tenant_id, project_id, &demo_email(Role::Developer)).await
-    {
+    if let Err(e) = crate::demo_shell::seed(owner, tenant_id, project_id, &demo_email(Role::Developer)).await {
         eprintln!("demo shell session not stored: {e:#}");
     }
     // Before the builds: the gates after each build read the environment's database.
-    if let Err(e) =
-        crate::demo_databases::create(owner, database.owner_url.expose(), project_id).await
-    {
+    if let Err(e) = crate::demo_databases::create(owner, database.owner_url.expose(), project_id).await {
         eprintln!("demo environment databases not ready: {e:#}");
     }
-    if let Err(e) =
-        crate::demo_databases::create_filestores(owner, &cfg.data_dir.join("odoo"), project_id)
-            .await
-    {
+    if let Err(e) = crate::demo_databases::create_filestores(owner, &cfg.data_dir.join("odoo"), project_id).await {
         eprintln!("demo file stores not ready: {e:#}");
     }
     // A first backup of production, taken by the backup worker as soon as the console runs.
@@ -109,11 +80,7 @@ pub async fn load(database: &Database, cfg: &Config) -> Result<()> {
     print_credentials(&creds_path, &cfg.addr)
 }
 
-async fn seed_branches(
-    tx: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    project_id: Uuid,
-) -> Result<()> {
+async fn seed_branches(tx: &mut sqlx::PgConnection, tenant_id: Uuid, project_id: Uuid) -> Result<()> {
     let branches = [
         ("main", Some("production"), "4f2a9c1e7b"),
         ("staging", Some("staging"), "9be04d2c11"),
@@ -155,11 +122,8 @@ fn write_private(path: &Path, content: &str) -> Result<()> {
 }
 
 fn print_credentials(path: &Path, addr: &str) -> Result<()> {
-    let creds =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    println!(
-        "\nDemo data ready. Sign in at http://{addr} with one of these (role, email, password):\n"
-    );
+    let creds = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    println!("\nDemo data ready. Sign in at http://{addr} with one of these (role, email, password):\n");
     for line in creds.lines() {
         println!("  {line}");
     }

@@ -9,17 +9,7 @@ use uuid::Uuid;
 
 /// `acme-erp` + `staging` -> `acme_erp_staging`.
 pub fn database_name(project_slug: &str, environment: &str) -> String {
-    let clean = |s: &str| {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect::<String>()
-    };
+    let clean = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect::<String>();
     format!("{}_{}", clean(project_slug), clean(environment))
 }
 
@@ -58,11 +48,7 @@ pub async fn create(owner: &PgPool, server_url: &str, project_id: Uuid) -> Resul
 /// Gives each environment of `project_id` that has a database an Odoo data directory under
 /// `odoo_root` with a small file store (attachments as Odoo lays them out: `<2 hex>/<sha1>`),
 /// so backups and restores carry files in the demo.
-pub async fn create_filestores(
-    owner: &PgPool,
-    odoo_root: &std::path::Path,
-    project_id: Uuid,
-) -> Result<()> {
+pub async fn create_filestores(owner: &PgPool, odoo_root: &std::path::Path, project_id: Uuid) -> Result<()> {
     use sha2::{Digest, Sha256};
     let envs: Vec<(Uuid, String, String)> =
         sqlx::query_as("select id, name, database_name from ops.environments where project_id = $1 and database_name is not null and data_dir is null")
@@ -75,19 +61,13 @@ pub async fn create_filestores(
         for i in 0..40u32 {
             // Invoices, product images, mail attachments: a few KB to 200 KB each.
             let size = 2_000 + (i as usize * 5_003) % 200_000;
-            let body: Vec<u8> = (0..size)
-                .map(|k| ((k as u32).wrapping_mul(2654435761).wrapping_add(i) >> 13) as u8)
-                .collect();
+            let body: Vec<u8> = (0..size).map(|k| ((k as u32).wrapping_mul(2654435761).wrapping_add(i) >> 13) as u8).collect();
             let name = hex::encode(Sha256::digest(&body))[..40].to_string();
             let dir = store.join(&name[..2]);
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             std::fs::write(dir.join(&name), &body)?;
         }
-        sqlx::query("update ops.environments set data_dir = $2 where id = $1")
-            .bind(env_id)
-            .bind(data_dir.to_string_lossy().as_ref())
-            .execute(owner)
-            .await?;
+        sqlx::query("update ops.environments set data_dir = $2 where id = $1").bind(env_id).bind(data_dir.to_string_lossy().as_ref()).execute(owner).await?;
     }
     Ok(())
 }
@@ -96,10 +76,7 @@ pub async fn create_filestores(
 mod tests {
     #[test]
     fn a_database_name_is_made_of_the_project_and_the_environment() {
-        assert_eq!(
-            super::database_name("acme-erp", "production"),
-            "acme_erp_production"
-        );
+        assert_eq!(super::database_name("acme-erp", "production"), "acme_erp_production");
         assert_eq!(super::database_name("Web-Shop", "QA 2"), "web_shop_qa_2");
     }
 }

@@ -14,33 +14,15 @@ const FROM: &str = "Acme ERP <noreply@acme-erp.example>";
 /// Creates the two inboxes (with credentials) and fills them, unless they already exist.
 pub async fn seed(owner: &PgPool, tenant_id: Uuid, project_id: Uuid) -> Result<()> {
     let mut tx = owner.begin().await?;
-    app::db::set_claims(
-        &mut tx,
-        &DbClaims {
-            sub: Uuid::nil(),
-            tenant_id,
-            role: Role::Admin,
-        },
-    )
-    .await?;
-    for (env_name, messages) in [
-        ("staging", staging_messages()),
-        ("development", development_messages()),
-    ] {
-        let env: Option<Uuid> = sqlx::query_scalar(
-            "select id from ops.environments where project_id = $1 and name = $2",
-        )
-        .bind(project_id)
-        .bind(env_name)
-        .fetch_optional(&mut *tx)
-        .await?;
+    app::db::set_claims(&mut tx, &DbClaims { sub: Uuid::nil(), tenant_id, role: Role::Admin }).await?;
+    for (env_name, messages) in [("staging", staging_messages()), ("development", development_messages())] {
+        let env: Option<Uuid> = sqlx::query_scalar("select id from ops.environments where project_id = $1 and name = $2")
+            .bind(project_id)
+            .bind(env_name)
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some(env) = env else { continue };
-        let existed: bool = sqlx::query_scalar(
-            "select exists (select 1 from ops.mailboxes where environment_id = $1)",
-        )
-        .bind(env)
-        .fetch_one(&mut *tx)
-        .await?;
+        let existed: bool = sqlx::query_scalar("select exists (select 1 from ops.mailboxes where environment_id = $1)").bind(env).fetch_one(&mut *tx).await?;
         if existed {
             continue;
         }
@@ -127,47 +109,23 @@ fn staging_messages() -> Vec<(&'static str, &'static str, String)> {
     vec![
         ("noreply@acme-erp.example", "ops@acme-erp.example", cron),
         ("noreply@acme-erp.example", "joerg@customer.example", order),
-        (
-            "noreply@acme-erp.example",
-            "marc.demo@customer.example",
-            reset,
-        ),
-        (
-            "noreply@acme-erp.example",
-            "accounting@customer.example",
-            invoice,
-        ),
-        (
-            "noreply@acme-erp.example",
-            "jane.cooper@customer.example",
-            quotation,
-        ),
+        ("noreply@acme-erp.example", "marc.demo@customer.example", reset),
+        ("noreply@acme-erp.example", "accounting@customer.example", invoice),
+        ("noreply@acme-erp.example", "jane.cooper@customer.example", quotation),
     ]
 }
 
 fn development_messages() -> Vec<(&'static str, &'static str, String)> {
     let welcome = format!(
         "{}\r\n{}",
-        headers(
-            "dev-user@acme-erp.example",
-            "Welcome to Acme ERP!",
-            "welcome-1",
-            "multipart/alternative; boundary=\"alt\""
-        ),
+        headers("dev-user@acme-erp.example", "Welcome to Acme ERP!", "welcome-1", "multipart/alternative; boundary=\"alt\""),
         alternative(
             "Welcome! Your account on the development database is ready.\r\n",
             "<h2>Welcome!</h2><p>Your account on the <em>development</em> database is ready.</p>",
         )
     );
     let test = format!("{}\r\nThis is a test mail from the development build (outgoing mail server: OdooOps mail catcher).\r\n", headers("dev@acme-erp.example", "Test mail", "test-1", "text/plain; charset=utf-8"));
-    vec![
-        ("noreply@acme-erp.example", "dev@acme-erp.example", test),
-        (
-            "noreply@acme-erp.example",
-            "dev-user@acme-erp.example",
-            welcome,
-        ),
-    ]
+    vec![("noreply@acme-erp.example", "dev@acme-erp.example", test), ("noreply@acme-erp.example", "dev-user@acme-erp.example", welcome)]
 }
 
 #[cfg(test)]
@@ -186,9 +144,6 @@ mod tests {
         assert_eq!(p.subject, "Your order SO0187 is confirmed ✔");
         assert!(app::mailparse::has_remote_content(&p.html_body));
         let invoice = &staging_messages()[3].2;
-        assert_eq!(
-            app::mailparse::parse(invoice.as_bytes()).attachments[0].filename,
-            "INV_2026_00123.pdf"
-        );
+        assert_eq!(app::mailparse::parse(invoice.as_bytes()).attachments[0].filename, "INV_2026_00123.pdf");
     }
 }

@@ -58,12 +58,7 @@ async fn git(dir: &Path, args: &[&str]) -> Result<String> {
         .output()
         .await
         .context("running git")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "git {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    anyhow::ensure!(out.status.success(), "git {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
@@ -72,14 +67,7 @@ const DOCKERFILE: &str = "FROM odoo:17.0\n\nUSER root\n# PDF invoices need wkhtm
 
 /// One commit on `branch` (created from the current HEAD if missing) with the steps and a
 /// page, plus `extra` files (name, content).
-async fn commit(
-    dir: &Path,
-    branch: &str,
-    warn: bool,
-    fail: bool,
-    message: &str,
-    extra: &[(&str, &str)],
-) -> Result<String> {
+async fn commit(dir: &Path, branch: &str, warn: bool, fail: bool, message: &str, extra: &[(&str, &str)]) -> Result<String> {
     git(dir, &["checkout", "-q", "-B", branch]).await?;
     for (name, content) in extra {
         tokio::fs::write(dir.join(name), content).await?;
@@ -103,39 +91,15 @@ struct Branch {
 }
 
 const BRANCHES: [Branch; 4] = [
-    Branch {
-        name: "main",
-        warn: false,
-        fail: false,
-        commits: &[("sale: round invoice totals per line", &[])],
-    },
-    Branch {
-        name: "staging",
-        warn: true,
-        fail: false,
-        commits: &[(
-            "stock: new picking report (deprecated field still used)",
-            &[],
-        )],
-    },
+    Branch { name: "main", warn: false, fail: false, commits: &[("sale: round invoice totals per line", &[])] },
+    Branch { name: "staging", warn: true, fail: false, commits: &[("stock: new picking report (deprecated field still used)", &[])] },
     Branch {
         name: "dev",
         warn: false,
         fail: false,
-        commits: &[
-            ("account: faster reconciliation", &[]),
-            (
-                "reports: PDF invoices through wkhtmltopdf (Dockerfile)",
-                &[("Dockerfile", DOCKERFILE)],
-            ),
-        ],
+        commits: &[("account: faster reconciliation", &[]), ("reports: PDF invoices through wkhtmltopdf (Dockerfile)", &[("Dockerfile", DOCKERFILE)])],
     },
-    Branch {
-        name: "feature/invoice-layout",
-        warn: false,
-        fail: true,
-        commits: &[("invoice layout: wider product column", &[])],
-    },
+    Branch { name: "feature/invoice-layout", warn: false, fail: true, commits: &[("invoice layout: wider product column", &[])] },
 ];
 
 /// Creates (or reuses) the repository at `path`.
@@ -144,15 +108,7 @@ pub async fn create(path: &Path) -> Result<DemoRepo> {
     if fresh {
         tokio::fs::create_dir_all(path).await?;
         git(path, &["init", "-q", "-b", "main"]).await?;
-        commit(
-            path,
-            "main",
-            false,
-            false,
-            "Initial import of the Acme ERP modules",
-            &[],
-        )
-        .await?;
+        commit(path, "main", false, false, "Initial import of the Acme ERP modules", &[]).await?;
     }
     let mut heads = Vec::new();
     for b in &BRANCHES {
@@ -166,29 +122,13 @@ pub async fn create(path: &Path) -> Result<DemoRepo> {
         let message = git(path, &["log", "-1", "--format=%s", b.name]).await?;
         heads.push((b.name.to_string(), sha, message));
     }
-    Ok(DemoRepo {
-        path: path.to_path_buf(),
-        heads,
-    })
+    Ok(DemoRepo { path: path.to_path_buf(), heads })
 }
 
 /// Points the demo project at the repository and queues one build per branch.
-pub async fn queue_builds(
-    owner: &PgPool,
-    tenant_id: Uuid,
-    project_id: Uuid,
-    repo: &DemoRepo,
-) -> Result<()> {
+pub async fn queue_builds(owner: &PgPool, tenant_id: Uuid, project_id: Uuid, repo: &DemoRepo) -> Result<()> {
     let mut tx = owner.begin().await?;
-    app::db::set_claims(
-        &mut tx,
-        &DbClaims {
-            sub: Uuid::nil(),
-            tenant_id,
-            role: Role::Admin,
-        },
-    )
-    .await?;
+    app::db::set_claims(&mut tx, &DbClaims { sub: Uuid::nil(), tenant_id, role: Role::Admin }).await?;
     sqlx::query("update ops.projects set repo_url = $2, webhook_secret = $3 where id = $1")
         .bind(project_id)
         .bind(repo.path.to_string_lossy().to_string())

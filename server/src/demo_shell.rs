@@ -10,10 +10,7 @@ use uuid::Uuid;
 /// (seconds from the start, direction, bytes) of the recorded session.
 fn transcript() -> Vec<(f64, ExecDirection, String)> {
     let prompt = "developer@staging:/srv/acme-erp$ ";
-    let mut v = vec![
-        (0.05, ExecDirection::Resize, "120x32".to_string()),
-        (0.1, ExecDirection::Output, prompt.to_string()),
-    ];
+    let mut v = vec![(0.05, ExecDirection::Resize, "120x32".to_string()), (0.1, ExecDirection::Output, prompt.to_string())];
     let mut t = 1.0;
     for (cmd, out) in [
         ("ls", "addons  odoo.conf  requirements.txt  odoo.log\r\n"),
@@ -33,49 +30,18 @@ fn transcript() -> Vec<(f64, ExecDirection, String)> {
     v
 }
 
-pub async fn seed(
-    owner: &PgPool,
-    tenant_id: Uuid,
-    project_id: Uuid,
-    developer_email: &str,
-) -> Result<()> {
-    let user: Option<Uuid> = sqlx::query_scalar("select id from ops.users where email = $1")
-        .bind(developer_email)
-        .fetch_optional(owner)
-        .await?;
-    let env: Option<(Uuid, String)> = sqlx::query_as(
-        "select id, name from ops.environments where project_id = $1 and stage = 'staging'",
-    )
-    .bind(project_id)
-    .fetch_optional(owner)
-    .await?;
-    let (Some(user), Some((env, env_name))) = (user, env) else {
-        return Ok(());
-    };
+pub async fn seed(owner: &PgPool, tenant_id: Uuid, project_id: Uuid, developer_email: &str) -> Result<()> {
+    let user: Option<Uuid> = sqlx::query_scalar("select id from ops.users where email = $1").bind(developer_email).fetch_optional(owner).await?;
+    let env: Option<(Uuid, String)> = sqlx::query_as("select id, name from ops.environments where project_id = $1 and stage = 'staging'").bind(project_id).fetch_optional(owner).await?;
+    let (Some(user), Some((env, env_name))) = (user, env) else { return Ok(()) };
     let mut tx = owner.begin().await?;
-    app::db::set_claims(
-        &mut tx,
-        &DbClaims {
-            sub: user,
-            tenant_id,
-            role: Role::Developer,
-        },
-    )
-    .await?;
+    app::db::set_claims(&mut tx, &DbClaims { sub: user, tenant_id, role: Role::Developer }).await?;
     let events: Vec<ExecEvent> = transcript()
         .into_iter()
         .enumerate()
-        .map(|(i, (t, direction, data))| ExecEvent {
-            seq: i as i64,
-            direction,
-            offset_us: (t * 1e6) as i64,
-            data: data.into_bytes(),
-        })
+        .map(|(i, (t, direction, data))| ExecEvent { seq: i as i64, direction, offset_us: (t * 1e6) as i64, data: data.into_bytes() })
         .collect();
-    let secs = events
-        .last()
-        .map(|e| e.offset_us / 1_000_000 + 1)
-        .unwrap_or(1);
+    let secs = events.last().map(|e| e.offset_us / 1_000_000 + 1).unwrap_or(1);
     let id: Uuid = sqlx::query_scalar(
         "insert into ops.exec_sessions (tenant_id, project_id, environment_id, environment_name, stage, user_id, user_email,
                                         ttl_seconds, idle_seconds, expires_at, created_at, started_at, ended_at, state, end_reason,

@@ -8,12 +8,12 @@ pub mod backups;
 pub mod builds;
 pub mod config;
 pub mod db;
+pub mod gates;
 pub mod demo;
 pub mod demo_databases;
 pub mod demo_mail;
 pub mod demo_repo;
 pub mod demo_shell;
-pub mod gates;
 pub mod logs;
 pub mod mail;
 pub mod neutralize;
@@ -49,10 +49,7 @@ pub struct Console {
 
 impl Console {
     /// Stops the background services and waits for them (previews are killed).
-    pub async fn stop_services(
-        shutdown: &tokio::sync::watch::Sender<bool>,
-        tasks: Vec<tokio::task::JoinHandle<()>>,
-    ) {
+    pub async fn stop_services(shutdown: &tokio::sync::watch::Sender<bool>, tasks: Vec<tokio::task::JoinHandle<()>>) {
         let _ = shutdown.send(true);
         for t in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
@@ -63,14 +60,8 @@ impl Console {
 /// Builds the app state over an opened database and binds `addr` (port 0 picks one).
 pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Console> {
     let jwt_key = db::jwt_secret(&database.owner, cfg.jwt_secret.clone()).await?;
-    let auth = AuthSettings::new(
-        jwt_key,
-        Duration::from_secs(cfg.session_ttl_minutes.max(1) * 60),
-        cfg.secure_cookies,
-    );
-    let listener = tokio::net::TcpListener::bind(&cfg.addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.addr))?;
+    let auth = AuthSettings::new(jwt_key, Duration::from_secs(cfg.session_ttl_minutes.max(1) * 60), cfg.secure_cookies);
+    let listener = tokio::net::TcpListener::bind(&cfg.addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.addr))?;
     let addr = listener.local_addr()?;
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let app_db = app::db::Db::new(database.app.clone());
@@ -82,21 +73,12 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
         mail: std::sync::Arc::new(mail.context),
     };
     let hub = logs::hub::Hub::start(state.db.pool().clone(), shutdown_rx.clone()).await?;
-    let previews = previews::PreviewManager::new(
-        state.db.clone(),
-        Duration::from_secs(cfg.preview_idle_minutes.max(1) * 60),
-    );
+    let previews = previews::PreviewManager::new(state.db.clone(), Duration::from_secs(cfg.preview_idle_minutes.max(1) * 60));
     let settings = builds::BuildSettings {
         batch_window_secs: cfg.build_batch_seconds.max(0),
-        public_url: cfg
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"))
-            .trim_end_matches('/')
-            .to_string(),
+        public_url: cfg.public_url.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_string(),
     };
-    let mut services =
-        services::Services::new(state.db.clone(), hub.clone(), previews.clone(), settings);
+    let mut services = services::Services::new(state.db.clone(), hub.clone(), previews.clone(), settings);
     services.mail_stats = mail.stats.clone();
     let mut tasks = mail.tasks;
     tasks.push(previews.start_reaper(shutdown_rx.clone()));
@@ -107,17 +89,11 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
         instances: promotions::instances::Instances::new(state.db.clone(), cfg.data_dir.clone()),
         smtp: mail.addr,
     };
-    tasks.push(
-        promotions::PromotionWorker::new(promotion_ctx.clone(), hub.clone())
-            .start(shutdown_rx.clone()),
-    );
+    tasks.push(promotions::PromotionWorker::new(promotion_ctx.clone(), hub.clone()).start(shutdown_rx.clone()));
     let backup_ctx = backups::BackupContext {
         db: state.db.clone(),
         owner_url: promotion_ctx.owner_url.clone(),
-        root: cfg
-            .backup_dir
-            .clone()
-            .unwrap_or_else(|| cfg.data_dir.join("backups")),
+        root: cfg.backup_dir.clone().unwrap_or_else(|| cfg.data_dir.join("backups")),
         smtp: mail.addr,
         default_hour: cfg.backup_default_hour,
         stale: Duration::from_secs(cfg.backup_stale_seconds.max(2)),
@@ -140,21 +116,12 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
     );
     services.shell = Some(shell.clone());
     tasks.push(shell.start(shutdown_rx.clone()));
-    tasks.push(backups::scheduler::start(
-        backup_ctx.clone(),
-        shutdown_rx.clone(),
-    ));
+    tasks.push(backups::scheduler::start(backup_ctx.clone(), shutdown_rx.clone()));
     for n in 0..backup_ctx.workers {
-        tasks.push(
-            backups::worker::BackupWorker::new(backup_ctx.clone(), hub.clone(), n)
-                .start(shutdown_rx.clone()),
-        );
+        tasks.push(backups::worker::BackupWorker::new(backup_ctx.clone(), hub.clone(), n).start(shutdown_rx.clone()));
     }
     if cfg.build_workers > 0 {
-        let status = cfg
-            .github_token
-            .clone()
-            .map(|t| builds::github::StatusClient::new(&cfg.github_api_url, t));
+        let status = cfg.github_token.clone().map(|t| builds::github::StatusClient::new(&cfg.github_api_url, t));
         let runner = runner::Runner::new(
             state.db.clone(),
             runner::RunnerConfig {
@@ -172,19 +139,6 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
         .with_gates(promotion_ctx);
         tasks.extend(runner.start(shutdown_rx));
     }
-    let router = startup::router(
-        state.clone(),
-        telemetry::Metrics::default(),
-        services.clone(),
-    );
-    Ok(Console {
-        state,
-        router,
-        listener,
-        addr,
-        services,
-        smtp_addr: mail.addr,
-        shutdown,
-        tasks,
-    })
+    let router = startup::router(state.clone(), telemetry::Metrics::default(), services.clone());
+    Ok(Console { state, router, listener, addr, services, smtp_addr: mail.addr, shutdown, tasks })
 }

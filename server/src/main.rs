@@ -8,8 +8,7 @@ use odooops::{admin, audit_verify, db, demo, startup, telemetry};
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    if let Err(e) = telemetry::init_logging(cli.config.log_format != "text", &cli.config.log_filter)
-    {
+    if let Err(e) = telemetry::init_logging(cli.config.log_format != "text", &cli.config.log_filter) {
         eprintln!("odooops: logging: {e:#}");
     }
     if let Err(e) = run(cli).await {
@@ -31,37 +30,15 @@ async fn run(cli: Cli) -> Result<()> {
         Command::User(cmd) => {
             let database = db::Database::open(&cfg).await?;
             let result = match cmd {
-                UserCommand::Create {
-                    email,
-                    name,
-                    role,
-                    tenant,
-                    password_env,
-                } => {
-                    admin::create_user(
-                        &database.owner,
-                        &tenant,
-                        &email,
-                        &name,
-                        &role,
-                        password_env.as_deref(),
-                    )
-                    .await
+                UserCommand::Create { email, name, role, tenant, password_env } => {
+                    admin::create_user(&database.owner, &tenant, &email, &name, &role, password_env.as_deref()).await
                 }
-                UserCommand::SetPassword {
-                    email,
-                    password_env,
-                } => admin::set_password(&database.owner, &email, password_env.as_deref()).await,
+                UserCommand::SetPassword { email, password_env } => admin::set_password(&database.owner, &email, password_env.as_deref()).await,
             };
             database.close().await?;
             result
         }
-        Command::Project(ProjectCommand::Create {
-            tenant,
-            slug,
-            name,
-            repo,
-        }) => {
+        Command::Project(ProjectCommand::Create { tenant, slug, name, repo }) => {
             let database = db::Database::open(&cfg).await?;
             let result = admin::create_project(&database.owner, &tenant, &slug, &name, &repo).await;
             database.close().await?;

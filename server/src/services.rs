@@ -26,46 +26,21 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(
-        db: app::db::Db,
-        hub: Hub,
-        previews: PreviewManager,
-        settings: BuildSettings,
-    ) -> Services {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .unwrap_or_default();
-        Services {
-            hub,
-            previews,
-            settings: Arc::new(settings),
-            http,
-            mail_stats: Arc::default(),
-            backups: None,
-            shell: None,
-            touched: Arc::default(),
-            db,
-        }
+    pub fn new(db: app::db::Db, hub: Hub, previews: PreviewManager, settings: BuildSettings) -> Services {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().unwrap_or_default();
+        Services { hub, previews, settings: Arc::new(settings), http, mail_stats: Arc::default(), backups: None, shell: None, touched: Arc::default(), db }
     }
 
     /// Records that a preview was used (at most every 15 s per preview), for the idle timeout.
     pub async fn touch_preview(&self, tenant_id: Uuid, preview_id: Uuid) {
         {
             let mut t = self.touched.lock().await;
-            if t.get(&preview_id)
-                .is_some_and(|at| at.elapsed() < Duration::from_secs(15))
-            {
+            if t.get(&preview_id).is_some_and(|at| at.elapsed() < Duration::from_secs(15)) {
                 return;
             }
             t.insert(preview_id, Instant::now());
         }
-        let claims = app::db::DbClaims {
-            sub: Uuid::nil(),
-            tenant_id,
-            role: app::models::Role::Admin,
-        };
+        let claims = app::db::DbClaims { sub: Uuid::nil(), tenant_id, role: app::models::Role::Admin };
         let done = async {
             let mut tx = self.db.tenant_tx(&claims).await?;
             app::db::previews::touch(&mut tx, preview_id).await?;

@@ -3,18 +3,18 @@ use crate::routes;
 use crate::telemetry::{self, Metrics};
 use anyhow::{Context, Result};
 use app::state::AppState;
-use axum::extract::DefaultBodyLimit;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use std::future::Future;
 use std::net::SocketAddr;
+use std::future::Future;
 use tokio::net::TcpListener;
 
 pub fn leptos_options(output_name: &str, site_root: &str, addr: SocketAddr) -> LeptosOptions {
@@ -38,11 +38,7 @@ pub fn router(state: AppState, metrics: Metrics, services: crate::services::Serv
     let routes = generate_route_list(app::App);
     let ctx_state = state.clone();
     let context = move || provide_context(ctx_state.clone());
-    let http = HttpState {
-        app: state.clone(),
-        metrics: metrics.clone(),
-        services,
-    };
+    let http = HttpState { app: state.clone(), metrics: metrics.clone(), services };
     let plain = Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
@@ -51,39 +47,23 @@ pub fn router(state: AppState, metrics: Metrics, services: crate::services::Serv
         .route("/api/v1/builds", post(crate::builds::ci_api::create))
         // Up to MAX_LINES_PER_CALL lines of up to 16 KiB each would exceed any small limit;
         // 32 MB keeps a full batch of ordinary lines well inside.
-        .route(
-            "/api/v1/builds/{id}/logs",
-            post(crate::builds::ci_api::append_logs).layer(DefaultBodyLimit::max(32 * 1024 * 1024)),
-        )
-        .route(
-            "/api/v1/builds/{id}/status",
-            post(crate::builds::ci_api::set_status),
-        )
+        .route("/api/v1/builds/{id}/logs", post(crate::builds::ci_api::append_logs).layer(DefaultBodyLimit::max(32 * 1024 * 1024)))
+        .route("/api/v1/builds/{id}/status", post(crate::builds::ci_api::set_status))
         .route(
             "/api/webhooks/github/{project}",
-            post(crate::builds::webhook::github_webhook)
-                .layer(DefaultBodyLimit::max(crate::builds::webhook::MAX_BODY)),
+            post(crate::builds::webhook::github_webhook).layer(DefaultBodyLimit::max(crate::builds::webhook::MAX_BODY)),
         )
         .route("/api/logs/tail", get(crate::logs::tail::log_tail))
         .route("/api/logs/export.csv", get(crate::logs::export::export_csv))
         .route("/api/builds/events", get(crate::logs::tail::build_events))
         .route("/api/mail/events", get(crate::mail::http::events))
         .route("/api/backups/events", get(crate::backups::http::events))
-        .route(
-            "/api/backups/{id}/parts/{part}",
-            get(crate::backups::http::download),
-        )
+        .route("/api/backups/{id}/parts/{part}", get(crate::backups::http::download))
         .route("/api/mail/messages/{id}/raw", get(crate::mail::http::raw))
         .route("/api/mail/messages/{id}/html", get(crate::mail::http::html))
-        .route(
-            "/api/mail/messages/{id}/attachments/{index}",
-            get(crate::mail::http::attachment),
-        )
+        .route("/api/mail/messages/{id}/attachments/{index}", get(crate::mail::http::attachment))
         .route("/api/shell/sessions/{id}/ws", get(crate::shell::ws::attach))
-        .route(
-            "/api/shell/sessions/{id}/cast",
-            get(crate::shell::cast::export),
-        )
+        .route("/api/shell/sessions/{id}/cast", get(crate::shell::cast::export))
         .route("/preview/{slug}", any(crate::previews::proxy::root))
         .route("/preview/{slug}/", any(crate::previews::proxy::index))
         .route("/preview/{slug}/{*rest}", any(crate::previews::proxy::path))
@@ -93,10 +73,7 @@ pub fn router(state: AppState, metrics: Metrics, services: crate::services::Serv
             let options = state.leptos_options.clone();
             move || app::shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler_with_context::<
-            AppState,
-            _,
-        >(context, app::shell))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, app::shell))
         .with_state(state)
         .merge(plain)
         .layer(middleware::from_fn_with_state(metrics, telemetry::track))
@@ -105,11 +82,7 @@ pub fn router(state: AppState, metrics: Metrics, services: crate::services::Serv
 
 /// Records the TCP peer in a header the app trusts (any client-sent value is replaced).
 async fn peer_header(mut req: Request, next: Next) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
     match HeaderValue::from_str(&peer) {
         Ok(v) => req.headers_mut().insert("x-odooops-peer", v),
         Err(_) => req.headers_mut().remove("x-odooops-peer"),
@@ -118,18 +91,11 @@ async fn peer_header(mut req: Request, next: Next) -> Response {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then drains connections.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("HTTP server")
+pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server")
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

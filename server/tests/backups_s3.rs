@@ -52,17 +52,8 @@ fn temp_dir(what: &str) -> PathBuf {
 /// A new bucket on the S3 server (moto accepts an unsigned PUT).
 async fn create_bucket(endpoint: &str) -> String {
     let bucket = format!("odooops-test-{}", short());
-    let res = reqwest::Client::new()
-        .put(format!("{endpoint}/{bucket}"))
-        .send()
-        .await
-        .expect("the S3 server answers");
-    assert!(
-        res.status().is_success(),
-        "creating bucket {bucket}: {} {}",
-        res.status(),
-        res.text().await.unwrap_or_default()
-    );
+    let res = reqwest::Client::new().put(format!("{endpoint}/{bucket}")).send().await.expect("the S3 server answers");
+    assert!(res.status().is_success(), "creating bucket {bucket}: {} {}", res.status(), res.text().await.unwrap_or_default());
     bucket
 }
 
@@ -89,12 +80,7 @@ async fn use_s3(app: &TestApp, storage: &StorageSettings) {
 }
 
 async fn env_id(app: &TestApp, name: &str) -> Uuid {
-    sqlx::query_scalar("select id from ops.environments where project_id = $1 and name = $2")
-        .bind(app.project_id)
-        .bind(name)
-        .fetch_one(&app.owner)
-        .await
-        .unwrap()
+    sqlx::query_scalar("select id from ops.environments where project_id = $1 and name = $2").bind(app.project_id).bind(name).fetch_one(&app.owner).await.unwrap()
 }
 
 async fn set_env(app: &TestApp, env: Uuid, database: &str, data_dir: &Path) {
@@ -108,17 +94,13 @@ async fn set_env(app: &TestApp, env: Uuid, database: &str, data_dir: &Path) {
 }
 
 async fn connect(db: &str) -> PgConnection {
-    PgConnection::connect(&with_db(&cluster_url(), db))
-        .await
-        .unwrap()
+    PgConnection::connect(&with_db(&cluster_url(), db)).await.unwrap()
 }
 
 /// A small real database on the test cluster: a few related tables with an index and rows.
 async fn production_database() -> String {
     let name = format!("t_s3_{}", short());
-    odooops::db::ensure_database(&cluster_url(), &name)
-        .await
-        .unwrap();
+    odooops::db::ensure_database(&cluster_url(), &name).await.unwrap();
     let mut conn = connect(&name).await;
     sqlx::raw_sql(
         "create table partners (id serial primary key, name text not null, email text, created timestamptz default now());
@@ -142,11 +124,7 @@ async fn row_counts(db: &str) -> Vec<(String, i64)> {
     let mut conn = connect(db).await;
     let mut out = Vec::new();
     for (table, _) in TABLES {
-        let n: i64 =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}"))).fetch_one(&mut conn).await.unwrap();
         out.push((table.to_string(), n));
     }
     conn.close().await.ok();
@@ -175,10 +153,7 @@ fn file_store(data_dir: &Path, db: &str) -> BTreeMap<String, String> {
     let files: Vec<(String, Vec<u8>)> = vec![
         ("0a/0a1b2c3d4e5f".into(), b"hello attachment\n".to_vec()),
         ("0a/0a9988776655".into(), noise(40_000, 7)),
-        (
-            "7f/7f00112233aa".into(),
-            "invoice PDF stand-in ".repeat(500).into_bytes(),
-        ),
+        ("7f/7f00112233aa".into(), "invoice PDF stand-in ".repeat(500).into_bytes()),
         ("c3/c3deadbeef01".into(), noise(18 << 20, 42)),
         ("checklist/empty".into(), Vec::new()),
     ];
@@ -199,43 +174,17 @@ fn files_in(dir: &Path) -> BTreeMap<String, String> {
         .flatten()
         .filter(|e| e.file_type().is_file())
         .map(|e| {
-            let rel = e
-                .path()
-                .strip_prefix(dir)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            (
-                rel,
-                hex::encode(Sha256::digest(std::fs::read(e.path()).unwrap())),
-            )
+            let rel = e.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            (rel, hex::encode(Sha256::digest(std::fs::read(e.path()).unwrap())))
         })
         .collect()
 }
 
 /// Queues a manual backup of `env` as the console's worker would find it.
 async fn queue_backup(app: &TestApp, env: Uuid, user: Uuid, email: &str) -> Uuid {
-    let ctx = app
-        .services
-        .backups
-        .as_ref()
-        .expect("the console runs backup workers");
-    let mut tx = ctx
-        .db
-        .tenant_tx(&odooops::promotions::system_claims(app.tenant_id))
-        .await
-        .unwrap();
-    let id = app::db::backups::insert(
-        &mut tx,
-        app.project_id,
-        env,
-        BackupKind::Manual,
-        Some(user),
-        email,
-        "S3 test",
-    )
-    .await
-    .unwrap();
+    let ctx = app.services.backups.as_ref().expect("the console runs backup workers");
+    let mut tx = ctx.db.tenant_tx(&odooops::promotions::system_claims(app.tenant_id)).await.unwrap();
+    let id = app::db::backups::insert(&mut tx, app.project_id, env, BackupKind::Manual, Some(user), email, "S3 test").await.unwrap();
     tx.commit().await.unwrap();
     id
 }
@@ -245,18 +194,11 @@ async fn wait_backup(app: &TestApp, id: Uuid, within: Duration) -> (String, Stri
     let deadline = Instant::now() + within;
     loop {
         let (state, phase, error): (String, String, String) =
-            sqlx::query_as("select state::text, phase, error from ops.backups where id = $1")
-                .bind(id)
-                .fetch_one(&app.owner)
-                .await
-                .unwrap();
+            sqlx::query_as("select state::text, phase, error from ops.backups where id = $1").bind(id).fetch_one(&app.owner).await.unwrap();
         if ["good", "failed", "cancelled", "deleted"].contains(&state.as_str()) {
             return (state, error);
         }
-        assert!(
-            Instant::now() < deadline,
-            "backup {id} still {state} ({phase}) after {within:?}"
-        );
+        assert!(Instant::now() < deadline, "backup {id} still {state} ({phase}) after {within:?}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -265,34 +207,20 @@ async fn wait_restore(app: &TestApp, id: Uuid, within: Duration) -> (String, Str
     let deadline = Instant::now() + within;
     loop {
         let (state, phase, error): (String, String, String) =
-            sqlx::query_as("select state::text, phase, error from ops.restores where id = $1")
-                .bind(id)
-                .fetch_one(&app.owner)
-                .await
-                .unwrap();
+            sqlx::query_as("select state::text, phase, error from ops.restores where id = $1").bind(id).fetch_one(&app.owner).await.unwrap();
         if ["succeeded", "failed", "cancelled"].contains(&state.as_str()) {
             return (state, error);
         }
-        assert!(
-            Instant::now() < deadline,
-            "restore {id} still {state} ({phase}) after {within:?}"
-        );
+        assert!(Instant::now() < deadline, "restore {id} still {state} ({phase}) after {within:?}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
 async fn read_all(store: &Store, key: &str) -> Vec<u8> {
-    let (size, mut reader) = store
-        .reader(key)
-        .await
-        .unwrap_or_else(|e| panic!("reading {key}: {e:#}"));
+    let (size, mut reader) = store.reader(key).await.unwrap_or_else(|e| panic!("reading {key}: {e:#}"));
     let mut out = Vec::new();
     reader.read_to_end(&mut out).await.unwrap();
-    assert_eq!(
-        size,
-        out.len() as u64,
-        "{key}: size announced and bytes read"
-    );
+    assert_eq!(size, out.len() as u64, "{key}: size announced and bytes read");
     out
 }
 
@@ -300,36 +228,14 @@ async fn read_all(store: &Store, key: &str) -> Vec<u8> {
 async fn assert_secret_nowhere(app: &TestApp) {
     let like = format!("%{SECRET}%");
     for (what, sql) in [
-        (
-            "ops.backups.storage",
-            "select count(*) from ops.backups where storage::text like $1",
-        ),
-        (
-            "an ops.backups row",
-            "select count(*) from ops.backups b where row_to_json(b)::text like $1",
-        ),
-        (
-            "an ops.restores row",
-            "select count(*) from ops.restores r where row_to_json(r)::text like $1",
-        ),
-        (
-            "ops.audit_log details",
-            "select count(*) from ops.audit_log where details::text like $1",
-        ),
-        (
-            "an ops.audit_log row",
-            "select count(*) from ops.audit_log a where row_to_json(a)::text like $1",
-        ),
-        (
-            "ops.notifications",
-            "select count(*) from ops.notifications n where row_to_json(n)::text like $1",
-        ),
+        ("ops.backups.storage", "select count(*) from ops.backups where storage::text like $1"),
+        ("an ops.backups row", "select count(*) from ops.backups b where row_to_json(b)::text like $1"),
+        ("an ops.restores row", "select count(*) from ops.restores r where row_to_json(r)::text like $1"),
+        ("ops.audit_log details", "select count(*) from ops.audit_log where details::text like $1"),
+        ("an ops.audit_log row", "select count(*) from ops.audit_log a where row_to_json(a)::text like $1"),
+        ("ops.notifications", "select count(*) from ops.notifications n where row_to_json(n)::text like $1"),
     ] {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(&like)
-            .fetch_one(&app.owner)
-            .await
-            .unwrap();
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(&like).fetch_one(&app.owner).await.unwrap();
         assert_eq!(n, 0, "the S3 secret key appears in {what}");
     }
 }
@@ -349,17 +255,12 @@ async fn a_backup_to_s3_is_verified_in_the_bucket_and_restores_into_staging() {
     let prod = env_id(&app, "production").await;
     set_env(&app, prod, &prod_db, &prod_dir).await;
     let staging_db = format!("t_s3_{}", short());
-    odooops::db::ensure_database(&cluster_url(), &staging_db)
-        .await
-        .unwrap();
+    odooops::db::ensure_database(&cluster_url(), &staging_db).await.unwrap();
     let staging_dir = temp_dir("staging");
     let staging = env_id(&app, "staging").await;
     set_env(&app, staging, &staging_db, &staging_dir).await;
     let counts = row_counts(&prod_db).await;
-    assert_eq!(
-        counts.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
-        TABLES.iter().map(|(_, n)| *n).collect::<Vec<_>>()
-    );
+    assert_eq!(counts.iter().map(|(_, n)| *n).collect::<Vec<_>>(), TABLES.iter().map(|(_, n)| *n).collect::<Vec<_>>());
 
     let (admin_id, admin_email) = app.member(Role::Admin).await;
     let id = queue_backup(&app, prod, admin_id, &admin_email).await;
@@ -386,147 +287,58 @@ async fn a_backup_to_s3_is_verified_in_the_bucket_and_restores_into_staging() {
     .await
     .unwrap();
     assert_eq!(location, format!("erp/production/{id}"));
-    assert_eq!(
-        serde_json::from_value::<StorageSettings>(row_storage).unwrap(),
-        storage,
-        "the row keeps the storage it was written to"
-    );
+    assert_eq!(serde_json::from_value::<StorageSettings>(row_storage).unwrap(), storage, "the row keeps the storage it was written to");
     assert_eq!(files_count, files.len() as i64);
-    assert!(
-        files_bytes > 18 << 20,
-        "the archive holds the 18 MiB file ({files_bytes} bytes)"
-    );
+    assert!(files_bytes > 18 << 20, "the archive holds the 18 MiB file ({files_bytes} bytes)");
 
     // The bucket, read with the same settings and secret: three objects, matching the row.
     let store = Store::open(&storage, SECRET, &std::env::temp_dir()).unwrap();
     assert!(!store.is_local());
-    assert_eq!(
-        store.backup_dirs().await.unwrap(),
-        vec![location.clone()],
-        "one backup directory in the bucket"
-    );
+    assert_eq!(store.backup_dirs().await.unwrap(), vec![location.clone()], "one backup directory in the bucket");
     for part in [DUMP, FILES, MANIFEST] {
-        assert!(
-            store.exists(&format!("{location}/{part}")).await.unwrap(),
-            "{part} is in the bucket"
-        );
+        assert!(store.exists(&format!("{location}/{part}")).await.unwrap(), "{part} is in the bucket");
     }
     let dump = read_all(&store, &format!("{location}/{DUMP}")).await;
     assert_eq!(dump.len() as i64, dump_bytes);
-    assert_eq!(
-        hex::encode(Sha256::digest(&dump)),
-        dump_sha256,
-        "the stored dump is the one the row describes"
-    );
+    assert_eq!(hex::encode(Sha256::digest(&dump)), dump_sha256, "the stored dump is the one the row describes");
     assert!(dump.starts_with(b"PGDMP"), "a custom-format dump");
     let archive = read_all(&store, &format!("{location}/{FILES}")).await;
-    assert_eq!(
-        (archive.len() as i64, hex::encode(Sha256::digest(&archive))),
-        (files_bytes, files_sha256.clone())
-    );
-    let manifest_bytes = store
-        .read_small(&format!("{location}/{MANIFEST}"))
-        .await
-        .unwrap();
-    assert_eq!(
-        hex::encode(Sha256::digest(&manifest_bytes)),
-        manifest_sha256
-    );
+    assert_eq!((archive.len() as i64, hex::encode(Sha256::digest(&archive))), (files_bytes, files_sha256.clone()));
+    let manifest_bytes = store.read_small(&format!("{location}/{MANIFEST}")).await.unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&manifest_bytes)), manifest_sha256);
     let manifest: Manifest = serde_json::from_slice(&manifest_bytes).expect("the manifest parses");
-    assert_eq!(
-        (
-            manifest.backup_id,
-            manifest.project.as_str(),
-            manifest.environment.as_str()
-        ),
-        (id, "erp", "production")
-    );
-    assert_eq!(
-        (manifest.kind.as_str(), manifest.database.as_str()),
-        ("manual", prod_db.as_str())
-    );
-    let parts: Vec<(&str, u64, &str)> = manifest
-        .parts
-        .iter()
-        .map(|p| (p.name.as_str(), p.bytes, p.sha256.as_str()))
-        .collect();
-    assert_eq!(
-        parts,
-        vec![
-            (DUMP, dump_bytes as u64, dump_sha256.as_str()),
-            (FILES, files_bytes as u64, files_sha256.as_str())
-        ]
-    );
+    assert_eq!((manifest.backup_id, manifest.project.as_str(), manifest.environment.as_str()), (id, "erp", "production"));
+    assert_eq!((manifest.kind.as_str(), manifest.database.as_str()), ("manual", prod_db.as_str()));
+    let parts: Vec<(&str, u64, &str)> = manifest.parts.iter().map(|p| (p.name.as_str(), p.bytes, p.sha256.as_str())).collect();
+    assert_eq!(parts, vec![(DUMP, dump_bytes as u64, dump_sha256.as_str()), (FILES, files_bytes as u64, files_sha256.as_str())]);
     assert_eq!(manifest.parts[1].files, Some(files.len() as u64));
-    assert!(
-        manifest.parts[0].toc_entries.unwrap_or(0) >= TABLES.len() as u32,
-        "{:?}",
-        manifest.parts[0]
-    );
+    assert!(manifest.parts[0].toc_entries.unwrap_or(0) >= TABLES.len() as u32, "{:?}", manifest.parts[0]);
 
     // Restore into staging: same rows, same files, staging switched and neutralized.
     let t = Instant::now();
     let restore_id = {
         let ctx = app.services.backups.as_ref().unwrap();
-        let mut tx = ctx
-            .db
-            .tenant_tx(&odooops::promotions::system_claims(app.tenant_id))
-            .await
-            .unwrap();
-        let rid = app::db::backups::queue_restore(
-            &mut tx,
-            id,
-            staging,
-            RestoreMode::Staging,
-            admin_id,
-            &admin_email,
-            "S3 restore test",
-        )
-        .await
-        .unwrap();
+        let mut tx = ctx.db.tenant_tx(&odooops::promotions::system_claims(app.tenant_id)).await.unwrap();
+        let rid = app::db::backups::queue_restore(&mut tx, id, staging, RestoreMode::Staging, admin_id, &admin_email, "S3 restore test").await.unwrap();
         tx.commit().await.unwrap();
         rid
     };
     let (state, error) = wait_restore(&app, restore_id, Duration::from_secs(90)).await;
     assert_eq!(state, "succeeded", "the restore from S3 failed: {error}");
     println!("restore from S3 succeeded in {:?}", t.elapsed());
-    let new_db: String =
-        sqlx::query_scalar("select database_name from ops.environments where id = $1")
-            .bind(staging)
-            .fetch_one(&app.owner)
-            .await
-            .unwrap();
-    assert_ne!(
-        new_db, staging_db,
-        "staging switched to the restored database"
-    );
-    assert_eq!(
-        row_counts(&new_db).await,
-        counts,
-        "the restored database has production's rows"
-    );
+    let new_db: String = sqlx::query_scalar("select database_name from ops.environments where id = $1").bind(staging).fetch_one(&app.owner).await.unwrap();
+    assert_ne!(new_db, staging_db, "staging switched to the restored database");
+    assert_eq!(row_counts(&new_db).await, counts, "the restored database has production's rows");
     let restored_files = files_in(&staging_dir.join("filestore").join(&new_db));
-    assert_eq!(
-        restored_files, files,
-        "the restored file store has production's files"
-    );
+    assert_eq!(restored_files, files, "the restored file store has production's files");
     // The previous database is dropped just after the switch commits.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let dropped: bool = sqlx::query_scalar(
-            "select previous_dropped_at is not null from ops.restores where id = $1",
-        )
-        .bind(restore_id)
-        .fetch_one(&app.owner)
-        .await
-        .unwrap();
+        let dropped: bool = sqlx::query_scalar("select previous_dropped_at is not null from ops.restores where id = $1").bind(restore_id).fetch_one(&app.owner).await.unwrap();
         if dropped {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "staging's previous database was not dropped after the switch"
-        );
+        assert!(Instant::now() < deadline, "staging's previous database was not dropped after the switch");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (previous, gone): (Option<String>, bool) =
@@ -537,23 +349,11 @@ async fn a_backup_to_s3_is_verified_in_the_bucket_and_restores_into_staging() {
             .await
             .unwrap();
     assert_eq!(previous.as_deref(), Some(staging_db.as_str()));
-    assert!(
-        gone,
-        "staging's previous database is dropped after the switch"
-    );
-    let neutralized: String =
-        sqlx::query_scalar("select status from ops.neutralize_runs where restore_id = $1")
-            .bind(restore_id)
-            .fetch_one(&app.owner)
-            .await
-            .unwrap();
+    assert!(gone, "staging's previous database is dropped after the switch");
+    let neutralized: String = sqlx::query_scalar("select status from ops.neutralize_runs where restore_id = $1").bind(restore_id).fetch_one(&app.owner).await.unwrap();
     assert_eq!(neutralized, "succeeded");
     let actions: Vec<String> = app.audit_actions().await.into_iter().map(|a| a.0).collect();
-    assert!(
-        actions.iter().any(|a| a == "backup.succeeded")
-            && actions.iter().any(|a| a == "restore.succeeded"),
-        "{actions:?}"
-    );
+    assert!(actions.iter().any(|a| a == "backup.succeeded") && actions.iter().any(|a| a == "restore.succeeded"), "{actions:?}");
     assert_secret_nowhere(&app).await;
 
     for db in [&prod_db, &new_db] {
@@ -575,11 +375,7 @@ async fn an_unreachable_object_store_fails_the_backup_with_a_readable_error() {
         l.local_addr().unwrap().port()
     };
     let bucket = create_bucket(&endpoint).await;
-    use_s3(
-        &app,
-        &settings(&bucket, &format!("http://127.0.0.1:{closed}")),
-    )
-    .await;
+    use_s3(&app, &settings(&bucket, &format!("http://127.0.0.1:{closed}"))).await;
     let prod_db = production_database().await;
     let prod_dir = temp_dir("prod");
     file_store(&prod_dir, &prod_db);
@@ -592,47 +388,20 @@ async fn an_unreachable_object_store_fails_the_backup_with_a_readable_error() {
     // object_store retries refused connections (10 times, random backoff up to 15 s) before
     // it gives up, once for the upload and once for the cleanup listing: 5 to 15 s here.
     let (state, error) = wait_backup(&app, id, Duration::from_secs(120)).await;
-    println!(
-        "unreachable store: {state} after {:?}: {error}",
-        t.elapsed()
-    );
+    println!("unreachable store: {state} after {:?}: {error}", t.elapsed());
     assert_eq!(state, "failed", "{error}");
-    assert!(
-        error.contains(DUMP) && error.contains(&format!("127.0.0.1:{closed}")),
-        "the error names the part and the endpoint: {error}"
-    );
-    assert!(
-        error.to_lowercase().contains("connect"),
-        "the error says the store could not be reached: {error}"
-    );
+    assert!(error.contains(DUMP) && error.contains(&format!("127.0.0.1:{closed}")), "the error names the part and the endpoint: {error}");
+    assert!(error.to_lowercase().contains("connect"), "the error says the store could not be reached: {error}");
     assert!(error.len() < 4000 && !error.contains(SECRET), "{error}");
-    let good: i64 = sqlx::query_scalar(
-        "select count(*) from ops.backups where environment_id = $1 and state = 'good'",
-    )
-    .bind(prod)
-    .fetch_one(&app.owner)
-    .await
-    .unwrap();
+    let good: i64 = sqlx::query_scalar("select count(*) from ops.backups where environment_id = $1 and state = 'good'").bind(prod).fetch_one(&app.owner).await.unwrap();
     assert_eq!(good, 0, "nothing is good");
     let last_good: Option<chrono::DateTime<chrono::Utc>> =
-        sqlx::query_scalar("select last_good_backup_at from ops.environments where id = $1")
-            .bind(prod)
-            .fetch_one(&app.owner)
-            .await
-            .unwrap();
+        sqlx::query_scalar("select last_good_backup_at from ops.environments where id = $1").bind(prod).fetch_one(&app.owner).await.unwrap();
     assert_eq!(last_good, None);
     let actions: Vec<String> = app.audit_actions().await.into_iter().map(|a| a.0).collect();
-    assert!(
-        actions.iter().any(|a| a == "backup.failed")
-            && !actions.iter().any(|a| a == "backup.succeeded"),
-        "{actions:?}"
-    );
+    assert!(actions.iter().any(|a| a == "backup.failed") && !actions.iter().any(|a| a == "backup.succeeded"), "{actions:?}");
     // Nothing reached the real bucket either.
-    let listed = Store::open(&settings(&bucket, &endpoint), SECRET, &std::env::temp_dir())
-        .unwrap()
-        .backup_dirs()
-        .await
-        .unwrap();
+    let listed = Store::open(&settings(&bucket, &endpoint), SECRET, &std::env::temp_dir()).unwrap().backup_dirs().await.unwrap();
     assert!(listed.is_empty(), "{listed:?}");
     assert_secret_nowhere(&app).await;
 

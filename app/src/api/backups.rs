@@ -18,8 +18,8 @@ pub struct BackupQueued {
 mod ssr {
     pub use crate::auth::require;
     pub use crate::db::backups as repo;
-    use crate::models::AppError;
     pub use crate::models::{BackupPermissions, BackupState, Capability, Role, Stage};
+    use crate::models::AppError;
     use sqlx::PgConnection;
     use uuid::Uuid;
 
@@ -54,30 +54,21 @@ mod ssr {
     }
 
     pub async fn project_name(conn: &mut PgConnection, id: Uuid) -> Result<String, AppError> {
-        sqlx::query_scalar("select name from ops.projects where id = $1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found("project"))
+        sqlx::query_scalar("select name from ops.projects where id = $1").bind(id).fetch_optional(conn).await.map_err(db)?.ok_or_else(|| not_found("project"))
     }
 
     /// Free text typed by a person: trimmed, at most 2,000 characters, may be empty.
     pub fn text(t: Option<String>, what: &str) -> Result<String, AppError> {
         let t = t.unwrap_or_default().trim().to_string();
         if t.chars().count() > 2000 {
-            return Err(AppError::Invalid(format!(
-                "the {what} is too long (2,000 characters at most)"
-            )));
+            return Err(AppError::Invalid(format!("the {what} is too long (2,000 characters at most)")));
         }
         Ok(t)
     }
 
     /// A schedule in words, or the raw expression when it does not parse (an old row).
     pub fn describe(cron: &str, tz: &str) -> String {
-        crate::schedule::parse(cron, tz)
-            .map(|s| s.describe())
-            .unwrap_or_else(|_| format!("{cron} ({tz})"))
+        crate::schedule::parse(cron, tz).map(|s| s.describe()).unwrap_or_else(|_| format!("{cron} ({tz})"))
     }
 
     pub fn checked_time_zone(tz: &str) -> Result<String, AppError> {
@@ -99,14 +90,7 @@ mod ssr {
     /// Saves storage settings; `secret` replaces the S3 secret key when given. The app role
     /// may write the secret but not read it, so it is set by a statement of its own (not
     /// `coalesce($new, backup_s3_secret)`, which reads the column and is refused).
-    pub async fn save_settings(
-        conn: &mut PgConnection,
-        project_id: Uuid,
-        storage: &crate::models::StorageSettings,
-        secret: Option<&str>,
-        compression: i32,
-        tz: &str,
-    ) -> Result<(), sqlx::Error> {
+    pub async fn save_settings(conn: &mut PgConnection, project_id: Uuid, storage: &crate::models::StorageSettings, secret: Option<&str>, compression: i32, tz: &str) -> Result<(), sqlx::Error> {
         let storage = serde_json::to_value(storage).unwrap_or_default();
         sqlx::query("update ops.projects set backup_storage = $2, backup_compression = $3, time_zone = $4 where id = $1")
             .bind(project_id)
@@ -116,11 +100,7 @@ mod ssr {
             .execute(&mut *conn)
             .await?;
         if let Some(secret) = secret {
-            sqlx::query("update ops.projects set backup_s3_secret = $2 where id = $1")
-                .bind(project_id)
-                .bind(secret)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query("update ops.projects set backup_s3_secret = $2 where id = $1").bind(project_id).bind(secret).execute(&mut *conn).await?;
         }
         Ok(())
     }
@@ -142,21 +122,15 @@ pub async fn get_backups(slug: String) -> Result<BackupsOverview, AppError> {
         use ssr::*;
         let s = require(Capability::ViewBackups).await?;
         let mut tx = s.tx().await?;
-        let p = crate::db::projects::find_by_slug(&mut tx, &slug)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found(&format!("project “{slug}”")))?;
-        let (storage, s3_secret_set, compression, time_zone) =
-            repo::project_settings(&mut tx, p.id).await.map_err(db)?;
+        let p = crate::db::projects::find_by_slug(&mut tx, &slug).await.map_err(db)?.ok_or_else(|| not_found(&format!("project “{slug}”")))?;
+        let (storage, s3_secret_set, compression, time_zone) = repo::project_settings(&mut tx, p.id).await.map_err(db)?;
         let mut environments = repo::environments(&mut tx, p.id).await.map_err(db)?;
         for e in &mut environments {
             if let Some(sch) = &e.schedule {
                 e.schedule_text = describe(&sch.cron, &sch.time_zone);
             }
         }
-        let backups = repo::list(&mut tx, p.id, None, false, 200)
-            .await
-            .map_err(db)?;
+        let backups = repo::list(&mut tx, p.id, None, false, 200).await.map_err(db)?;
         let restores = repo::list_restores(&mut tx, p.id, 50).await.map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(BackupsOverview {
@@ -213,23 +187,11 @@ pub async fn cancel_backup(id: Uuid) -> Result<(), AppError> {
         use ssr::*;
         let s = require(Capability::RunBackup).await?;
         let mut tx = s.tx().await?;
-        let b = repo::get(&mut tx, id)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found("backup"))?;
+        let b = repo::get(&mut tx, id).await.map_err(db)?.ok_or_else(|| not_found("backup"))?;
         if !repo::cancel(&mut tx, id).await.map_err(db)? {
-            return Err(AppError::Conflict(format!(
-                "this backup is {}: there is nothing to cancel",
-                b.state
-            )));
+            return Err(AppError::Conflict(format!("this backup is {}: there is nothing to cancel", b.state)));
         }
-        s.audit(
-            &mut tx,
-            "backup.cancel_requested",
-            &id.to_string(),
-            serde_json::json!({"environment": b.environment_name, "state_before": b.state}),
-        )
-        .await?;
+        s.audit(&mut tx, "backup.cancel_requested", &id.to_string(), serde_json::json!({"environment": b.environment_name, "state_before": b.state})).await?;
         tx.commit().await.map_err(db)?;
         Ok(())
     })
@@ -240,13 +202,7 @@ pub async fn cancel_backup(id: Uuid) -> Result<(), AppError> {
 /// ready). Into production: sysadmins only, with the project's name typed and a reason; a
 /// safety backup of production is taken first. Refused attempts on production are audited.
 #[server(prefix = "/api", endpoint = "restore-request")]
-pub async fn request_restore(
-    backup_id: Uuid,
-    target_env: Uuid,
-    mode: RestoreMode,
-    confirm: Option<String>,
-    reason: Option<String>,
-) -> Result<Uuid, AppError> {
+pub async fn request_restore(backup_id: Uuid, target_env: Uuid, mode: RestoreMode, confirm: Option<String>, reason: Option<String>) -> Result<Uuid, AppError> {
     crate::api::guard(async move {
         use ssr::*;
         let s = require(match mode {
@@ -337,15 +293,7 @@ pub async fn cancel_restore(id: Uuid) -> Result<(), AppError> {
 
 /// An environment's schedule (cron in a time zone) and retention.
 #[server(prefix = "/api", endpoint = "backup-schedule-save")]
-pub async fn save_backup_schedule(
-    env_id: Uuid,
-    cron: String,
-    time_zone: String,
-    enabled: bool,
-    keep_daily: i32,
-    keep_weekly: i32,
-    keep_monthly: i32,
-) -> Result<ScheduleRow, AppError> {
+pub async fn save_backup_schedule(env_id: Uuid, cron: String, time_zone: String, enabled: bool, keep_daily: i32, keep_weekly: i32, keep_monthly: i32) -> Result<ScheduleRow, AppError> {
     crate::api::guard(async move {
         use crate::models::Retention;
         use ssr::*;
@@ -384,13 +332,7 @@ pub async fn save_backup_schedule(
 /// Where a project's backups go, pg_dump's compression and the project's time zone. The S3
 /// secret key is write-only: given to replace it, never sent back, never in the audit log.
 #[server(prefix = "/api", endpoint = "backup-storage-save", input = Json)]
-pub async fn save_backup_storage(
-    slug: String,
-    storage: StorageSettings,
-    secret: Option<String>,
-    compression: i32,
-    time_zone: String,
-) -> Result<(), AppError> {
+pub async fn save_backup_storage(slug: String, storage: StorageSettings, secret: Option<String>, compression: i32, time_zone: String) -> Result<(), AppError> {
     crate::api::guard(async move {
         use ssr::*;
         let s = require(Capability::ManageBackups).await?;

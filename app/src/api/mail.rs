@@ -9,8 +9,8 @@ pub const PAGE_SIZE: i64 = 50;
 #[cfg(feature = "ssr")]
 mod ssr {
     pub use crate::auth::require;
-    use crate::models::AppError;
     pub use crate::models::Capability;
+    use crate::models::AppError;
 
     pub fn db(e: sqlx::Error) -> AppError {
         AppError::internal(e)
@@ -29,18 +29,10 @@ pub async fn get_mail_overview(slug: String) -> Result<MailOverview, AppError> {
         use ssr::*;
         let s = require(Capability::ViewMail).await?;
         let mut tx = s.tx().await?;
-        let p = crate::db::projects::find_by_slug(&mut tx, &slug)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found(&format!("project “{slug}”")))?;
+        let p = crate::db::projects::find_by_slug(&mut tx, &slug).await.map_err(db)?.ok_or_else(|| not_found(&format!("project “{slug}”")))?;
         let inboxes = crate::db::mail::inboxes(&mut tx, p.id).await.map_err(db)?;
         tx.commit().await.map_err(db)?;
-        Ok(MailOverview {
-            project_id: p.id,
-            project_slug: p.slug,
-            project_name: p.name,
-            inboxes,
-        })
+        Ok(MailOverview { project_id: p.id, project_slug: p.slug, project_name: p.name, inboxes })
     })
     .await
 }
@@ -53,22 +45,10 @@ pub async fn get_mailbox(env_id: Uuid) -> Result<MailboxInfo, AppError> {
         use ssr::*;
         let s = require(Capability::ViewMail).await?;
         let mut tx = s.tx().await?;
-        let existed = crate::db::mail::mailbox(&mut tx, env_id)
-            .await
-            .map_err(db)?
-            .is_some();
-        let m = crate::db::mail::ensure_mailbox(&mut tx, env_id)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found("environment"))?;
+        let existed = crate::db::mail::mailbox(&mut tx, env_id).await.map_err(db)?.is_some();
+        let m = crate::db::mail::ensure_mailbox(&mut tx, env_id).await.map_err(db)?.ok_or_else(|| not_found("environment"))?;
         if !existed {
-            s.audit(
-                &mut tx,
-                "mail.mailbox_created",
-                &env_id.to_string(),
-                serde_json::json!({"username": m.smtp_username}),
-            )
-            .await?;
+            s.audit(&mut tx, "mail.mailbox_created", &env_id.to_string(), serde_json::json!({"username": m.smtp_username})).await?;
         }
         tx.commit().await.map_err(db)?;
         let settings = &s.state.mail.settings;
@@ -103,15 +83,11 @@ pub async fn get_messages(env_id: Uuid, q: String, offset: i64) -> Result<Messag
     crate::api::guard(async move {
         use ssr::*;
         if q.len() > 500 {
-            return Err(AppError::Invalid(
-                "the search is too long (500 characters at most)".into(),
-            ));
+            return Err(AppError::Invalid("the search is too long (500 characters at most)".into()));
         }
         let s = require(Capability::ViewMail).await?;
         let mut tx = s.tx().await?;
-        let page = crate::db::mail::list(&mut tx, env_id, &q, offset, PAGE_SIZE)
-            .await
-            .map_err(db)?;
+        let page = crate::db::mail::list(&mut tx, env_id, &q, offset, PAGE_SIZE).await.map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(page)
     })
@@ -124,10 +100,7 @@ pub async fn get_message(id: Uuid) -> Result<MessageDetail, AppError> {
         use ssr::*;
         let s = require(Capability::ViewMail).await?;
         let mut tx = s.tx().await?;
-        let m = crate::db::mail::message(&mut tx, id)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found("message"))?;
+        let m = crate::db::mail::message(&mut tx, id).await.map_err(db)?.ok_or_else(|| not_found("message"))?;
         tx.commit().await.map_err(db)?;
         let headers = crate::mailparse::headers(&m.raw);
         Ok(MessageDetail {
@@ -153,8 +126,7 @@ pub async fn get_message(id: Uuid) -> Result<MessageDetail, AppError> {
             client_addr: m.client_addr,
             helo: m.helo,
             can_manage: s.role().allows(Capability::ManageMail),
-            can_release: s.role().allows(Capability::ReleaseMail)
-                && s.state.mail.settings.relay_configured,
+            can_release: s.role().allows(Capability::ReleaseMail) && s.state.mail.settings.relay_configured,
         })
     })
     .await
@@ -166,17 +138,8 @@ pub async fn delete_message(id: Uuid) -> Result<(), AppError> {
         use ssr::*;
         let s = require(Capability::ManageMail).await?;
         let mut tx = s.tx().await?;
-        let env = crate::db::mail::delete(&mut tx, id)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found("message"))?;
-        s.audit(
-            &mut tx,
-            "mail.deleted",
-            &id.to_string(),
-            serde_json::json!({"environment_id": env}),
-        )
-        .await?;
+        let env = crate::db::mail::delete(&mut tx, id).await.map_err(db)?.ok_or_else(|| not_found("message"))?;
+        s.audit(&mut tx, "mail.deleted", &id.to_string(), serde_json::json!({"environment_id": env})).await?;
         tx.commit().await.map_err(db)?;
         Ok(())
     })
@@ -190,18 +153,9 @@ pub async fn clear_inbox(env_id: Uuid) -> Result<u64, AppError> {
         use ssr::*;
         let s = require(Capability::ManageMail).await?;
         let mut tx = s.tx().await?;
-        crate::db::mail::mailbox(&mut tx, env_id)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found("mailbox"))?;
+        crate::db::mail::mailbox(&mut tx, env_id).await.map_err(db)?.ok_or_else(|| not_found("mailbox"))?;
         let n = crate::db::mail::clear(&mut tx, env_id).await.map_err(db)?;
-        s.audit(
-            &mut tx,
-            "mail.cleared",
-            &env_id.to_string(),
-            serde_json::json!({"deleted": n}),
-        )
-        .await?;
+        s.audit(&mut tx, "mail.cleared", &env_id.to_string(), serde_json::json!({"deleted": n})).await?;
         tx.commit().await.map_err(db)?;
         Ok(n)
     })
@@ -218,13 +172,7 @@ pub async fn rotate_mail_credentials(env_id: Uuid) -> Result<(), AppError> {
         if !crate::db::mail::rotate(&mut tx, env_id).await.map_err(db)? {
             return Err(not_found("mailbox"));
         }
-        s.audit(
-            &mut tx,
-            "mail.credentials_rotated",
-            &env_id.to_string(),
-            serde_json::json!({}),
-        )
-        .await?;
+        s.audit(&mut tx, "mail.credentials_rotated", &env_id.to_string(), serde_json::json!({})).await?;
         tx.commit().await.map_err(db)?;
         Ok(())
     })
@@ -232,11 +180,7 @@ pub async fn rotate_mail_credentials(env_id: Uuid) -> Result<(), AppError> {
 }
 
 #[server(prefix = "/api", endpoint = "mail-retention")]
-pub async fn set_mail_retention(
-    env_id: Uuid,
-    max_messages: String,
-    max_age_days: String,
-) -> Result<(), AppError> {
+pub async fn set_mail_retention(env_id: Uuid, max_messages: String, max_age_days: String) -> Result<(), AppError> {
     crate::api::guard(async move {
         use ssr::*;
         let s = require(Capability::ManageMail).await?;

@@ -17,9 +17,7 @@ pub mod tokens;
 /// Runs a server function's body and gives any error its HTTP status (422, 403, 409...),
 /// so clients and logs see what happened rather than a blanket 500.
 #[cfg(feature = "ssr")]
-pub async fn guard<T>(
-    body: impl std::future::Future<Output = Result<T, crate::models::AppError>>,
-) -> Result<T, crate::models::AppError> {
+pub async fn guard<T>(body: impl std::future::Future<Output = Result<T, crate::models::AppError>>) -> Result<T, crate::models::AppError> {
     let result = body.await;
     if let Err(e) = &result {
         crate::auth::session::set_status(e);

@@ -10,15 +10,13 @@ pub const RECENT_RUNS: i64 = 20;
 #[cfg(feature = "ssr")]
 mod ssr {
     pub use crate::auth::require;
-    use crate::auth::session::Session;
     pub use crate::models::Capability;
+    use crate::auth::session::Session;
     use crate::models::{AppError, NeutralizeRule, RuleForm, RuleKind, ValidRule};
 
     pub fn db(e: sqlx::Error) -> AppError {
         if crate::db::unique_violation(&e).is_some() {
-            return AppError::Conflict(
-                "Name: another rule of this project already has that name.".into(),
-            );
+            return AppError::Conflict("Name: another rule of this project already has that name.".into());
         }
         AppError::internal(e)
     }
@@ -33,23 +31,13 @@ mod ssr {
     pub async fn validate(s: &Session, form: &RuleForm) -> Result<ValidRule, AppError> {
         let rule = form.validate().map_err(AppError::Invalid)?;
         if rule.kind == RuleKind::ColumnPattern {
-            let checked = sqlx::query("select '' ~* $1")
-                .bind(&rule.column_pattern)
-                .execute(s.state.db.pool())
-                .await;
+            let checked = sqlx::query("select '' ~* $1").bind(&rule.column_pattern).execute(s.state.db.pool()).await;
             if let Err(e) = checked {
-                let Some(d) = e
-                    .as_database_error()
-                    .filter(|d| d.code().as_deref() == Some("2201B"))
-                else {
+                let Some(d) = e.as_database_error().filter(|d| d.code().as_deref() == Some("2201B")) else {
                     return Err(AppError::internal(e));
                 };
-                let why = d
-                    .message()
-                    .trim_start_matches("invalid regular expression: ");
-                return Err(AppError::Invalid(format!(
-                    "Column pattern: not a valid regular expression ({why})."
-                )));
+                let why = d.message().trim_start_matches("invalid regular expression: ");
+                return Err(AppError::Invalid(format!("Column pattern: not a valid regular expression ({why}).")));
             }
         }
         Ok(rule)
@@ -66,16 +54,9 @@ pub async fn get_neutralization(slug: String) -> Result<NeutralizeOverview, AppE
         use ssr::*;
         let s = require(Capability::ViewPromotions).await?;
         let mut tx = s.tx().await?;
-        let p = crate::db::projects::find_by_slug(&mut tx, &slug)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found(&format!("project “{slug}”")))?;
-        let rules = crate::db::neutralize::rules(&mut tx, p.id)
-            .await
-            .map_err(db)?;
-        let runs = crate::db::neutralize::runs(&mut tx, p.id, RECENT_RUNS)
-            .await
-            .map_err(db)?;
+        let p = crate::db::projects::find_by_slug(&mut tx, &slug).await.map_err(db)?.ok_or_else(|| not_found(&format!("project “{slug}”")))?;
+        let rules = crate::db::neutralize::rules(&mut tx, p.id).await.map_err(db)?;
+        let runs = crate::db::neutralize::runs(&mut tx, p.id, RECENT_RUNS).await.map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(NeutralizeOverview {
             project_id: p.id,
@@ -96,20 +77,9 @@ pub async fn add_rule(slug: String, rule: RuleForm) -> Result<NeutralizeRule, Ap
         let s = require(Capability::ManagePromotionSettings).await?;
         let valid = validate(&s, &rule).await?;
         let mut tx = s.tx().await?;
-        let p = crate::db::projects::find_by_slug(&mut tx, &slug)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found(&format!("project “{slug}”")))?;
-        let added = crate::db::neutralize::insert_rule(&mut tx, p.id, &valid)
-            .await
-            .map_err(db)?;
-        s.audit(
-            &mut tx,
-            "neutralize.rule_added",
-            &added.id.to_string(),
-            serde_json::json!({"project": p.slug, "after": json(&added)}),
-        )
-        .await?;
+        let p = crate::db::projects::find_by_slug(&mut tx, &slug).await.map_err(db)?.ok_or_else(|| not_found(&format!("project “{slug}”")))?;
+        let added = crate::db::neutralize::insert_rule(&mut tx, p.id, &valid).await.map_err(db)?;
+        s.audit(&mut tx, "neutralize.rule_added", &added.id.to_string(), serde_json::json!({"project": p.slug, "after": json(&added)})).await?;
         tx.commit().await.map_err(db)?;
         Ok(added)
     })
@@ -123,21 +93,9 @@ pub async fn edit_rule(id: Uuid, rule: RuleForm) -> Result<NeutralizeRule, AppEr
         let s = require(Capability::ManagePromotionSettings).await?;
         let valid = validate(&s, &rule).await?;
         let mut tx = s.tx().await?;
-        let (_, before) = crate::db::neutralize::rule(&mut tx, id)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found("rule"))?;
-        let after = crate::db::neutralize::update_rule(&mut tx, id, &valid)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found("rule"))?;
-        s.audit(
-            &mut tx,
-            "neutralize.rule_changed",
-            &id.to_string(),
-            serde_json::json!({"before": json(&before), "after": json(&after)}),
-        )
-        .await?;
+        let (_, before) = crate::db::neutralize::rule(&mut tx, id).await.map_err(db)?.ok_or_else(|| not_found("rule"))?;
+        let after = crate::db::neutralize::update_rule(&mut tx, id, &valid).await.map_err(db)?.ok_or_else(|| not_found("rule"))?;
+        s.audit(&mut tx, "neutralize.rule_changed", &id.to_string(), serde_json::json!({"before": json(&before), "after": json(&after)})).await?;
         tx.commit().await.map_err(db)?;
         Ok(after)
     })
@@ -173,26 +131,12 @@ pub async fn delete_rule(id: Uuid) -> Result<(), AppError> {
         use ssr::*;
         let s = require(Capability::ManagePromotionSettings).await?;
         let mut tx = s.tx().await?;
-        let (_, before) = crate::db::neutralize::rule(&mut tx, id)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found("rule"))?;
+        let (_, before) = crate::db::neutralize::rule(&mut tx, id).await.map_err(db)?.ok_or_else(|| not_found("rule"))?;
         if before.builtin {
-            return Err(AppError::Conflict(format!(
-                "“{}” is a built-in rule: disable it instead of deleting it.",
-                before.name
-            )));
+            return Err(AppError::Conflict(format!("“{}” is a built-in rule: disable it instead of deleting it.", before.name)));
         }
-        crate::db::neutralize::delete_rule(&mut tx, id)
-            .await
-            .map_err(db)?;
-        s.audit(
-            &mut tx,
-            "neutralize.rule_deleted",
-            &id.to_string(),
-            serde_json::json!({"before": json(&before)}),
-        )
-        .await?;
+        crate::db::neutralize::delete_rule(&mut tx, id).await.map_err(db)?;
+        s.audit(&mut tx, "neutralize.rule_deleted", &id.to_string(), serde_json::json!({"before": json(&before)})).await?;
         tx.commit().await.map_err(db)?;
         Ok(())
     })

@@ -13,9 +13,7 @@ pub async fn list_notifications() -> Result<Vec<ProjectNotification>, AppError> 
         use crate::models::Capability;
         let s = crate::auth::require(Capability::ViewPromotions).await?;
         let mut tx = s.tx().await?;
-        let list = crate::db::notifications::unread(&mut tx, DASHBOARD_LIMIT)
-            .await
-            .map_err(AppError::internal)?;
+        let list = crate::db::notifications::unread(&mut tx, DASHBOARD_LIMIT).await.map_err(AppError::internal)?;
         tx.commit().await.map_err(AppError::internal)?;
         Ok(list)
     })

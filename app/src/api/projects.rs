@@ -7,9 +7,7 @@ pub async fn list_projects() -> Result<Vec<ProjectSummary>, AppError> {
         use crate::models::Capability;
         let s = crate::auth::require(Capability::ViewDashboard).await?;
         let mut tx = s.tx().await?;
-        let projects = crate::db::projects::list(&mut tx)
-            .await
-            .map_err(AppError::internal)?;
+        let projects = crate::db::projects::list(&mut tx).await.map_err(AppError::internal)?;
         tx.commit().await.map_err(AppError::internal)?;
         Ok(projects)
     })
@@ -22,17 +20,13 @@ pub async fn get_project(slug: String) -> Result<ProjectDetail, AppError> {
         use crate::models::Capability;
         let s = crate::auth::require(Capability::ViewDashboard).await?;
         let mut tx = s.tx().await?;
-        let project = crate::db::projects::find_by_slug(&mut tx, &slug)
-            .await
-            .map_err(AppError::internal)?;
+        let project = crate::db::projects::find_by_slug(&mut tx, &slug).await.map_err(AppError::internal)?;
         let Some(project) = project else {
             let e = AppError::NotFound(format!("project “{slug}”"));
             crate::auth::session::set_status(&e);
             return Err(e);
         };
-        let branches = crate::db::projects::branches(&mut tx, project.id)
-            .await
-            .map_err(AppError::internal)?;
+        let branches = crate::db::projects::branches(&mut tx, project.id).await.map_err(AppError::internal)?;
         tx.commit().await.map_err(AppError::internal)?;
         Ok(ProjectDetail { project, branches })
     })

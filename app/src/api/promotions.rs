@@ -9,8 +9,8 @@ mod ssr {
     pub use crate::auth::require;
     pub use crate::auth::session::Session;
     pub use crate::db::promotions as repo;
-    use crate::models::{AppError, PromotionDetail};
     pub use crate::models::{Capability, PromotionKind, PromotionRow, PromotionState};
+    use crate::models::{AppError, PromotionDetail};
     use sqlx::PgConnection;
     use uuid::Uuid;
 
@@ -31,43 +31,26 @@ mod ssr {
             return Err(AppError::Invalid(format!("{what} needs a reason")));
         }
         if t.chars().count() > 2000 {
-            return Err(AppError::Invalid(
-                "the reason is too long (2,000 characters at most)".into(),
-            ));
+            return Err(AppError::Invalid("the reason is too long (2,000 characters at most)".into()));
         }
         Ok(t.to_string())
     }
 
     pub async fn load(conn: &mut PgConnection, id: Uuid) -> Result<PromotionRow, AppError> {
-        repo::row(conn, id)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found("promotion"))
+        repo::row(conn, id).await.map_err(db)?.ok_or_else(|| not_found("promotion"))
     }
 
     /// Locks the request row so two decisions on it are taken one after the other.
     pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<PromotionRow, AppError> {
-        sqlx::query("select 1 from ops.promotions where id = $1 for update")
-            .bind(id)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
+        sqlx::query("select 1 from ops.promotions where id = $1 for update").bind(id).execute(&mut *conn).await.map_err(db)?;
         load(conn, id).await
     }
 
     pub fn not_in(row: &PromotionRow, wanted: &str) -> AppError {
-        AppError::Conflict(format!(
-            "promotion #{} is {}, not {wanted}",
-            row.number,
-            row.state.label().to_lowercase()
-        ))
+        AppError::Conflict(format!("promotion #{} is {}, not {wanted}", row.number, row.state.label().to_lowercase()))
     }
 
-    pub async fn detail(
-        conn: &mut PgConnection,
-        s: &Session,
-        row: PromotionRow,
-    ) -> Result<PromotionDetail, AppError> {
+    pub async fn detail(conn: &mut PgConnection, s: &Session, row: PromotionRow) -> Result<PromotionDetail, AppError> {
         let approvals = repo::approvals(conn, row.id).await.map_err(db)?;
         let events = repo::events(conn, row.id).await.map_err(db)?;
         let gates = repo::gates_of_promotion(conn, row.id).await.map_err(db)?;
@@ -89,10 +72,8 @@ mod ssr {
             can_approve: approver && awaiting && !own && !voted,
             can_cancel: row.state.is_open()
                 && row.state != PromotionState::Promoting
-                && ((own && s.role().allows(Capability::RequestPromotion))
-                    || s.role() == crate::models::Role::Admin),
-            can_override: row.state == PromotionState::PreflightFailed
-                && s.role().allows(Capability::OverrideGate),
+                && ((own && s.role().allows(Capability::RequestPromotion)) || s.role() == crate::models::Role::Admin),
+            can_override: row.state == PromotionState::PreflightFailed && s.role().allows(Capability::OverrideGate),
             approve_blocked,
             row,
             approvals,
@@ -104,9 +85,9 @@ mod ssr {
 
     pub fn conflict_on_open(e: sqlx::Error, target: &str) -> AppError {
         match crate::db::unique_violation(&e) {
-            Some(c) if c == "promotions_one_open_per_target" => AppError::Conflict(format!(
-                "{target} already has an open promotion; approve, reject or cancel it first"
-            )),
+            Some(c) if c == "promotions_one_open_per_target" => {
+                AppError::Conflict(format!("{target} already has an open promotion; approve, reject or cancel it first"))
+            }
             _ => db(e),
         }
     }
@@ -119,12 +100,8 @@ pub async fn get_promotions(slug: String) -> Result<PromotionsOverview, AppError
         use ssr::*;
         let s = require(Capability::ViewPromotions).await?;
         let mut tx = s.tx().await?;
-        let p = crate::db::projects::find_by_slug(&mut tx, &slug)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found(&format!("project “{slug}”")))?;
-        let (required_approvals, allow_dev_to_production, gates) =
-            repo::policy(&mut tx, p.id).await.map_err(db)?;
+        let p = crate::db::projects::find_by_slug(&mut tx, &slug).await.map_err(db)?.ok_or_else(|| not_found(&format!("project “{slug}”")))?;
+        let (required_approvals, allow_dev_to_production, gates) = repo::policy(&mut tx, p.id).await.map_err(db)?;
         let envs = repo::environments(&mut tx, p.id).await.map_err(db)?;
         let open = repo::list(&mut tx, p.id, true, 50).await.map_err(db)?;
         let mut pipeline = Vec::new();
@@ -137,10 +114,7 @@ pub async fn get_promotions(slug: String) -> Result<PromotionsOverview, AppError
                 Some(b) => repo::build_brief(&mut tx, b).await.map_err(db)?,
                 None => None,
             };
-            let promote_to = e
-                .stage
-                .next()
-                .and_then(|st| envs.iter().find(|t| t.stage == st))
+            let promote_to = e.stage.next().and_then(|st| envs.iter().find(|t| t.stage == st))
                 // Nothing to promote when the next stage already runs this build.
                 .filter(|t| t.build_id != e.build_id)
                 .map(|t| (t.stage, t.name.clone(), t.id));
@@ -164,21 +138,14 @@ pub async fn get_promotions(slug: String) -> Result<PromotionsOverview, AppError
             pending.push(detail(&mut tx, &s, row).await?);
         }
         let history = repo::list(&mut tx, p.id, false, 50).await.map_err(db)?;
-        let notifications = repo::notifications(&mut tx, Some(p.id), 20)
-            .await
-            .map_err(db)?;
+        let notifications = repo::notifications(&mut tx, Some(p.id), 20).await.map_err(db)?;
         tx.commit().await.map_err(db)?;
         let role = s.role();
         Ok(PromotionsOverview {
             project_id: p.id,
             project_slug: p.slug,
             project_name: p.name,
-            policy: PromotionPolicy {
-                required_approvals,
-                allow_dev_to_production,
-                gates,
-                can_manage: role.allows(Capability::ManagePromotionSettings),
-            },
+            policy: PromotionPolicy { required_approvals, allow_dev_to_production, gates, can_manage: role.allows(Capability::ManagePromotionSettings) },
             pipeline,
             pending,
             history,
@@ -207,12 +174,7 @@ pub async fn get_promotion(id: Uuid) -> Result<PromotionDetail, AppError> {
 
 /// Asks for the build `source_env` runs to go to `target_env`. Returns the request's id.
 #[server(prefix = "/api", endpoint = "promotion-request")]
-pub async fn request_promotion(
-    source_env: Uuid,
-    target_env: Uuid,
-    note: String,
-    refresh_data: bool,
-) -> Result<Uuid, AppError> {
+pub async fn request_promotion(source_env: Uuid, target_env: Uuid, note: String, refresh_data: bool) -> Result<Uuid, AppError> {
     crate::api::guard(async move {
         use crate::models::{BuildState, Stage};
         use ssr::*;
@@ -335,40 +297,15 @@ pub async fn reject_promotion(id: Uuid, reason: String) -> Result<(), AppError> 
         let mut tx = s.tx().await?;
         let row = lock(&mut tx, id).await?;
         if row.requested_by == Some(s.user_id()) {
-            return Err(AppError::Forbidden(
-                "you requested this promotion; cancel it instead of rejecting it".into(),
-            ));
+            return Err(AppError::Forbidden("you requested this promotion; cancel it instead of rejecting it".into()));
         }
         if row.state != PromotionState::AwaitingApproval {
             return Err(not_in(&row, "awaiting approval"));
         }
-        repo::add_approval(&mut tx, id, s.user_id(), &s.email, "reject", &why)
-            .await
-            .map_err(db)?;
-        repo::transition(
-            &mut tx,
-            id,
-            PromotionState::Rejected,
-            Some(&format!("rejected by {}: {why}", s.email)),
-        )
-        .await
-        .map_err(db)?;
-        repo::add_event(
-            &mut tx,
-            id,
-            PromotionState::Rejected,
-            &format!("rejected: {why}"),
-            &s.email,
-        )
-        .await
-        .map_err(db)?;
-        s.audit(
-            &mut tx,
-            "promotion.rejected",
-            &id.to_string(),
-            serde_json::json!({"number": row.number, "reason": why, "to": row.target_env}),
-        )
-        .await?;
+        repo::add_approval(&mut tx, id, s.user_id(), &s.email, "reject", &why).await.map_err(db)?;
+        repo::transition(&mut tx, id, PromotionState::Rejected, Some(&format!("rejected by {}: {why}", s.email))).await.map_err(db)?;
+        repo::add_event(&mut tx, id, PromotionState::Rejected, &format!("rejected: {why}"), &s.email).await.map_err(db)?;
+        s.audit(&mut tx, "promotion.rejected", &id.to_string(), serde_json::json!({"number": row.number, "reason": why, "to": row.target_env})).await?;
         tx.commit().await.map_err(db)?;
         Ok(())
     })
@@ -383,37 +320,14 @@ pub async fn cancel_promotion(id: Uuid) -> Result<(), AppError> {
         let mut tx = s.tx().await?;
         let row = lock(&mut tx, id).await?;
         if row.requested_by != Some(s.user_id()) && s.role() != crate::models::Role::Admin {
-            return Err(AppError::Forbidden(
-                "only the requester or an admin can cancel a promotion".into(),
-            ));
+            return Err(AppError::Forbidden("only the requester or an admin can cancel a promotion".into()));
         }
         if !row.state.can_move_to(PromotionState::Cancelled) {
             return Err(not_in(&row, "cancellable"));
         }
-        repo::transition(
-            &mut tx,
-            id,
-            PromotionState::Cancelled,
-            Some(&format!("cancelled by {}", s.email)),
-        )
-        .await
-        .map_err(db)?;
-        repo::add_event(
-            &mut tx,
-            id,
-            PromotionState::Cancelled,
-            "cancelled",
-            &s.email,
-        )
-        .await
-        .map_err(db)?;
-        s.audit(
-            &mut tx,
-            "promotion.cancelled",
-            &id.to_string(),
-            serde_json::json!({"number": row.number, "state_before": row.state}),
-        )
-        .await?;
+        repo::transition(&mut tx, id, PromotionState::Cancelled, Some(&format!("cancelled by {}", s.email))).await.map_err(db)?;
+        repo::add_event(&mut tx, id, PromotionState::Cancelled, "cancelled", &s.email).await.map_err(db)?;
+        s.audit(&mut tx, "promotion.cancelled", &id.to_string(), serde_json::json!({"number": row.number, "state_before": row.state})).await?;
         tx.commit().await.map_err(db)?;
         Ok(())
     })
@@ -432,28 +346,11 @@ pub async fn override_gates(id: Uuid, reason: String) -> Result<(), AppError> {
         if row.state != PromotionState::PreflightFailed {
             return Err(not_in(&row, "blocked by a gate"));
         }
-        repo::set_override(&mut tx, id, &why, &s.email)
-            .await
-            .map_err(db)?;
-        repo::transition(&mut tx, id, PromotionState::AwaitingApproval, None)
-            .await
-            .map_err(db)?;
-        repo::add_event(
-            &mut tx,
-            id,
-            PromotionState::AwaitingApproval,
-            &format!("failing gates overridden: {why}"),
-            &s.email,
-        )
-        .await
-        .map_err(db)?;
-        s.audit(
-            &mut tx,
-            "promotion.gate_overridden",
-            &id.to_string(),
-            serde_json::json!({"number": row.number, "reason": why, "gates": row.gates_overall}),
-        )
-        .await?;
+        repo::set_override(&mut tx, id, &why, &s.email).await.map_err(db)?;
+        repo::transition(&mut tx, id, PromotionState::AwaitingApproval, None).await.map_err(db)?;
+        repo::add_event(&mut tx, id, PromotionState::AwaitingApproval, &format!("failing gates overridden: {why}"), &s.email).await.map_err(db)?;
+        s.audit(&mut tx, "promotion.gate_overridden", &id.to_string(), serde_json::json!({"number": row.number, "reason": why, "gates": row.gates_overall}))
+            .await?;
         tx.commit().await.map_err(db)?;
         Ok(())
     })

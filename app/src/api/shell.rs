@@ -1,8 +1,6 @@
 //! Server functions of the web shell: SSH keys, opening sessions, the sessions list and the
 //! tenant's time limits. The terminal itself runs over the WebSocket in `server/src/shell`.
-use crate::models::{
-    AppError, SessionFilter, ShellOverview, ShellSessionRow, ShellSettingsForm, SshKeyRow,
-};
+use crate::models::{AppError, SessionFilter, ShellOverview, ShellSessionRow, ShellSettingsForm, SshKeyRow};
 use leptos::prelude::*;
 use uuid::Uuid;
 
@@ -18,9 +16,7 @@ pub async fn list_ssh_keys() -> Result<Vec<SshKeyRow>, AppError> {
     crate::api::guard(async move {
         let s = crate::auth::require(crate::models::Capability::ManageOwnSshKeys).await?;
         let mut tx = s.tx().await?;
-        let rows = crate::db::shell::list_keys(&mut tx)
-            .await
-            .map_err(AppError::internal)?;
+        let rows = crate::db::shell::list_keys(&mut tx).await.map_err(AppError::internal)?;
         tx.commit().await.map_err(AppError::internal)?;
         Ok(rows)
     })
@@ -60,19 +56,10 @@ pub async fn remove_ssh_key(id: Uuid) -> Result<(), AppError> {
     crate::api::guard(async move {
         let s = crate::auth::require(crate::models::Capability::ManageOwnSshKeys).await?;
         let mut tx = s.tx().await?;
-        let Some((name, fingerprint)) = crate::db::shell::delete_key(&mut tx, id)
-            .await
-            .map_err(AppError::internal)?
-        else {
+        let Some((name, fingerprint)) = crate::db::shell::delete_key(&mut tx, id).await.map_err(AppError::internal)? else {
             return Err(AppError::NotFound("SSH key".into()));
         };
-        s.audit(
-            &mut tx,
-            "ssh_key.removed",
-            &fingerprint,
-            serde_json::json!({"key_id": id, "name": name}),
-        )
-        .await?;
+        s.audit(&mut tx, "ssh_key.removed", &fingerprint, serde_json::json!({"key_id": id, "name": name})).await?;
         tx.commit().await.map_err(AppError::internal)?;
         Ok(())
     })
@@ -86,12 +73,8 @@ pub async fn load_shell(filter: SessionFilter) -> Result<ShellOverview, AppError
         use crate::models::{may_open_shell, Capability, ShellTarget};
         let s = crate::auth::require(Capability::ViewShellSessions).await?;
         let mut tx = s.tx().await?;
-        let settings = crate::db::shell::settings(&mut tx)
-            .await
-            .map_err(AppError::internal)?;
-        let projects = crate::db::projects::list(&mut tx)
-            .await
-            .map_err(AppError::internal)?;
+        let settings = crate::db::shell::settings(&mut tx).await.map_err(AppError::internal)?;
+        let projects = crate::db::projects::list(&mut tx).await.map_err(AppError::internal)?;
         let role = s.role();
         let targets = projects
             .iter()
@@ -106,20 +89,10 @@ pub async fn load_shell(filter: SessionFilter) -> Result<ShellOverview, AppError
                 })
             })
             .collect();
-        let sessions = crate::db::shell::list_sessions(&mut tx, &filter, 200)
-            .await
-            .map_err(AppError::internal)?;
-        let mine_open = crate::db::shell::my_open_sessions(&mut tx)
-            .await
-            .map_err(AppError::internal)?;
+        let sessions = crate::db::shell::list_sessions(&mut tx, &filter, 200).await.map_err(AppError::internal)?;
+        let mine_open = crate::db::shell::my_open_sessions(&mut tx).await.map_err(AppError::internal)?;
         tx.commit().await.map_err(AppError::internal)?;
-        Ok(ShellOverview {
-            settings,
-            targets,
-            sessions,
-            mine_open,
-            can_manage: s.role().allows(Capability::ManageShellSettings),
-        })
+        Ok(ShellOverview { settings, targets, sessions, mine_open, can_manage: s.role().allows(Capability::ManageShellSettings) })
     })
     .await
 }
@@ -129,10 +102,7 @@ pub async fn shell_session(id: Uuid) -> Result<ShellSessionRow, AppError> {
     crate::api::guard(async move {
         let s = crate::auth::require(crate::models::Capability::ViewShellSessions).await?;
         let mut tx = s.tx().await?;
-        let row = crate::db::shell::get_session(&mut tx, id)
-            .await
-            .map_err(AppError::internal)?
-            .ok_or_else(|| AppError::NotFound("shell session".into()))?;
+        let row = crate::db::shell::get_session(&mut tx, id).await.map_err(AppError::internal)?.ok_or_else(|| AppError::NotFound("shell session".into()))?;
         tx.commit().await.map_err(AppError::internal)?;
         Ok(row)
     })
@@ -142,10 +112,7 @@ pub async fn shell_session(id: Uuid) -> Result<ShellSessionRow, AppError> {
 /// Opens a session (the PTY starts when the browser attaches). Production needs sysadmin;
 /// a refusal is audited.
 #[server(prefix = "/api", endpoint = "shell/open")]
-pub async fn open_shell(
-    environment_id: Uuid,
-    ttl_minutes: String,
-) -> Result<ShellSessionRow, AppError> {
+pub async fn open_shell(environment_id: Uuid, ttl_minutes: String) -> Result<ShellSessionRow, AppError> {
     crate::api::guard(async move {
         use crate::db::shell;
         use crate::models::{may_open_shell, parse_ttl_minutes, Capability};
@@ -193,16 +160,8 @@ pub async fn save_shell_settings(settings: ShellSettingsForm) -> Result<(), AppE
         let s = crate::auth::require(crate::models::Capability::ManageShellSettings).await?;
         let new = settings.validate().map_err(AppError::Invalid)?;
         let mut tx = s.tx().await?;
-        let before = crate::db::shell::save_settings(&mut tx, &new)
-            .await
-            .map_err(AppError::internal)?;
-        s.audit(
-            &mut tx,
-            "shell.settings_changed",
-            "shell",
-            serde_json::json!({"before": before, "after": new}),
-        )
-        .await?;
+        let before = crate::db::shell::save_settings(&mut tx, &new).await.map_err(AppError::internal)?;
+        s.audit(&mut tx, "shell.settings_changed", "shell", serde_json::json!({"before": before, "after": new})).await?;
         tx.commit().await.map_err(AppError::internal)?;
         Ok(())
     })

@@ -16,21 +16,14 @@ impl NewToken {
     pub fn validate(&self) -> Result<(Role, Option<i32>), AppError> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(AppError::Invalid(
-                "Name: 1 to 100 characters, e.g. “CI on GitHub”.".into(),
-            ));
+            return Err(AppError::Invalid("Name: 1 to 100 characters, e.g. “CI on GitHub”.".into()));
         }
-        let role = Role::parse(&self.role)
-            .ok_or_else(|| AppError::Invalid("Role: choose one of the listed roles.".into()))?;
+        let role = Role::parse(&self.role).ok_or_else(|| AppError::Invalid("Role: choose one of the listed roles.".into()))?;
         let days = match self.expires_in_days.trim() {
             "" => None,
             d => match d.parse::<i32>() {
                 Ok(n) if (1..=3650).contains(&n) => Some(n),
-                _ => {
-                    return Err(AppError::Invalid(
-                        "Expiry: a number of days from 1 to 3650, or empty.".into(),
-                    ))
-                }
+                _ => return Err(AppError::Invalid("Expiry: a number of days from 1 to 3650, or empty.".into())),
             },
         };
         Ok((role, days))
@@ -43,9 +36,7 @@ pub async fn list_tokens() -> Result<Vec<ApiTokenRow>, AppError> {
         use crate::models::Capability;
         let s = crate::auth::require(Capability::ManageApiTokens).await?;
         let mut tx = s.tx().await?;
-        let rows = crate::db::tokens::list(&mut tx)
-            .await
-            .map_err(AppError::internal)?;
+        let rows = crate::db::tokens::list(&mut tx).await.map_err(AppError::internal)?;
         tx.commit().await.map_err(AppError::internal)?;
         Ok(rows)
     })
@@ -84,20 +75,10 @@ pub async fn create_token(token: NewToken) -> Result<CreatedApiToken, AppError> 
             created_by: s.user_id(),
             expires_in_days,
         };
-        let id = tokens::insert(&mut tx, &new)
-            .await
-            .map_err(AppError::internal)?;
-        s.audit(
-            &mut tx,
-            "api_token.created",
-            &prefix,
-            serde_json::json!({"token_id": id, "role": role, "project_id": project_id}),
-        )
-        .await?;
-        let row = tokens::get(&mut tx, id)
-            .await
-            .map_err(AppError::internal)?
-            .ok_or_else(|| AppError::internal("token vanished"))?;
+        let id = tokens::insert(&mut tx, &new).await.map_err(AppError::internal)?;
+        s.audit(&mut tx, "api_token.created", &prefix, serde_json::json!({"token_id": id, "role": role, "project_id": project_id}))
+            .await?;
+        let row = tokens::get(&mut tx, id).await.map_err(AppError::internal)?.ok_or_else(|| AppError::internal("token vanished"))?;
         tx.commit().await.map_err(AppError::internal)?;
         Ok(CreatedApiToken { token: secret, row })
     })
@@ -110,19 +91,10 @@ pub async fn revoke_token(id: Uuid) -> Result<(), AppError> {
         use crate::models::Capability;
         let s = crate::auth::require(Capability::ManageApiTokens).await?;
         let mut tx = s.tx().await?;
-        if !crate::db::tokens::revoke(&mut tx, id)
-            .await
-            .map_err(AppError::internal)?
-        {
+        if !crate::db::tokens::revoke(&mut tx, id).await.map_err(AppError::internal)? {
             return Err(AppError::NotFound("active token".into()));
         }
-        s.audit(
-            &mut tx,
-            "api_token.revoked",
-            &id.to_string(),
-            serde_json::json!({}),
-        )
-        .await?;
+        s.audit(&mut tx, "api_token.revoked", &id.to_string(), serde_json::json!({})).await?;
         tx.commit().await.map_err(AppError::internal)?;
         Ok(())
     })

@@ -16,13 +16,7 @@ pub struct Claims {
     pub exp: i64,
 }
 
-pub fn issue(
-    settings: &AuthSettings,
-    sub: Uuid,
-    tenant_id: Uuid,
-    role: Role,
-    email: &str,
-) -> Result<(String, Claims), String> {
+pub fn issue(settings: &AuthSettings, sub: Uuid, tenant_id: Uuid, role: Role, email: &str) -> Result<(String, Claims), String> {
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         sub,
@@ -46,13 +40,9 @@ pub fn verify(settings: &AuthSettings, token: &str) -> Option<Claims> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
     validation.set_required_spec_claims(&["exp", "sub"]);
-    decode::<Claims>(
-        token,
-        &DecodingKey::from_secret(settings.jwt_key.expose().as_bytes()),
-        &validation,
-    )
-    .ok()
-    .map(|d| d.claims)
+    decode::<Claims>(token, &DecodingKey::from_secret(settings.jwt_key.expose().as_bytes()), &validation)
+        .ok()
+        .map(|d| d.claims)
 }
 
 /// `Set-Cookie` value carrying a session token.
@@ -60,11 +50,7 @@ pub fn cookie(settings: &AuthSettings, token: &str) -> String {
     format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
         settings.session_ttl.as_secs(),
-        if settings.secure_cookies {
-            "; Secure"
-        } else {
-            ""
-        }
+        if settings.secure_cookies { "; Secure" } else { "" }
     )
 }
 
@@ -72,11 +58,7 @@ pub fn cookie(settings: &AuthSettings, token: &str) -> String {
 pub fn clear_cookie(settings: &AuthSettings) -> String {
     format!(
         "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
-        if settings.secure_cookies {
-            "; Secure"
-        } else {
-            ""
-        }
+        if settings.secure_cookies { "; Secure" } else { "" }
     )
 }
 
@@ -103,19 +85,9 @@ mod tests {
     #[test]
     fn a_token_round_trips_and_a_foreign_key_is_refused() {
         let s = settings("k1-0123456789abcdef0123456789abcdef");
-        let (token, claims) = issue(
-            &s,
-            Uuid::new_v4(),
-            Uuid::new_v4(),
-            Role::Pm,
-            "pm@example.com",
-        )
-        .unwrap();
+        let (token, claims) = issue(&s, Uuid::new_v4(), Uuid::new_v4(), Role::Pm, "pm@example.com").unwrap();
         assert_eq!(verify(&s, &token), Some(claims));
-        assert_eq!(
-            verify(&settings("another-key-0123456789abcdef012345"), &token),
-            None
-        );
+        assert_eq!(verify(&settings("another-key-0123456789abcdef012345"), &token), None);
         assert_eq!(verify(&s, "garbage"), None);
     }
 
@@ -123,10 +95,7 @@ mod tests {
     fn the_cookie_is_http_only_and_strict() {
         let c = cookie(&settings("k"), "abc");
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && !c.contains("Secure"));
-        assert_eq!(
-            from_cookie_header("a=1; odooops_session=abc; b=2"),
-            Some("abc")
-        );
+        assert_eq!(from_cookie_header("a=1; odooops_session=abc; b=2"), Some("abc"));
         assert_eq!(from_cookie_header("odooops_session="), None);
     }
 }

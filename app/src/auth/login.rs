@@ -38,12 +38,7 @@ fn locked_error(until: DateTime<Utc>) -> AppError {
     ))
 }
 
-pub async fn login(
-    state: &AppState,
-    email: &str,
-    password_input: &str,
-    meta: &RequestMeta,
-) -> Result<LoggedIn, AppError> {
+pub async fn login(state: &AppState, email: &str, password_input: &str, meta: &RequestMeta) -> Result<LoggedIn, AppError> {
     let email = email.trim();
     if email.is_empty() || password_input.is_empty() {
         return Err(AppError::Invalid("Enter your email and password.".into()));
@@ -60,24 +55,14 @@ pub async fn login(
         .map_err(AppError::internal)?;
 
     if let Some(until) = found.locked_until {
-        insert_auth_event(
-            &mut tx,
-            "auth.login_locked",
-            found.user_id,
-            email,
-            None,
-            json!({"locked_until": until}),
-            &meta.request_id,
-            &meta.ip,
-        )
-        .await
-        .map_err(AppError::internal)?;
+        insert_auth_event(&mut tx, "auth.login_locked", found.user_id, email, None, json!({"locked_until": until}), &meta.request_id, &meta.ip)
+            .await
+            .map_err(AppError::internal)?;
         tx.commit().await.map_err(AppError::internal)?;
         return Err(locked_error(until));
     }
 
-    let password_ok =
-        password::verify(password_input.to_string(), found.password_hash.clone()).await;
+    let password_ok = password::verify(password_input.to_string(), found.password_hash.clone()).await;
     let membership = match (password_ok, found.user_id) {
         (true, Some(uid)) if !found.disabled => sqlx::query_as::<_, MembershipChoice>(
             "select tenant_id, role from ops.auth_memberships($1) limit 1",
@@ -107,23 +92,10 @@ pub async fn login(
         .fetch_one(&mut *tx)
         .await
         .map_err(AppError::internal)?;
-        let action = if locked.is_some() {
-            "auth.login_locked"
-        } else {
-            "auth.login_failed"
-        };
-        insert_auth_event(
-            &mut tx,
-            action,
-            found.user_id,
-            email,
-            None,
-            json!({"reason": reason}),
-            &meta.request_id,
-            &meta.ip,
-        )
-        .await
-        .map_err(AppError::internal)?;
+        let action = if locked.is_some() { "auth.login_locked" } else { "auth.login_failed" };
+        insert_auth_event(&mut tx, action, found.user_id, email, None, json!({"reason": reason}), &meta.request_id, &meta.ip)
+            .await
+            .map_err(AppError::internal)?;
         tx.commit().await.map_err(AppError::internal)?;
         return Err(match locked {
             Some(until) => locked_error(until),
@@ -136,45 +108,19 @@ pub async fn login(
         .execute(&mut *tx)
         .await
         .map_err(AppError::internal)?;
-    let (token, claims) =
-        jwt::issue(&state.auth, user_id, m.tenant_id, m.role, email).map_err(AppError::internal)?;
-    insert_auth_event(
-        &mut tx,
-        "auth.login_succeeded",
-        Some(user_id),
-        email,
-        Some(m.tenant_id),
-        json!({"role": m.role}),
-        &meta.request_id,
-        &meta.ip,
-    )
-    .await
-    .map_err(AppError::internal)?;
+    let (token, claims) = jwt::issue(&state.auth, user_id, m.tenant_id, m.role, email).map_err(AppError::internal)?;
+    insert_auth_event(&mut tx, "auth.login_succeeded", Some(user_id), email, Some(m.tenant_id), json!({"role": m.role}), &meta.request_id, &meta.ip)
+        .await
+        .map_err(AppError::internal)?;
     tx.commit().await.map_err(AppError::internal)?;
-    Ok(LoggedIn {
-        cookie: jwt::cookie(&state.auth, &token),
-        claims,
-    })
+    Ok(LoggedIn { cookie: jwt::cookie(&state.auth, &token), claims })
 }
 
 /// Audits a logout (the cookie is cleared by the caller).
-pub async fn logout(
-    state: &AppState,
-    claims: &jwt::Claims,
-    meta: &RequestMeta,
-) -> Result<(), AppError> {
+pub async fn logout(state: &AppState, claims: &jwt::Claims, meta: &RequestMeta) -> Result<(), AppError> {
     let mut tx = state.db.anon_tx().await.map_err(AppError::internal)?;
-    insert_auth_event(
-        &mut tx,
-        "auth.logout",
-        Some(claims.sub),
-        &claims.email,
-        Some(claims.tenant_id),
-        json!({}),
-        &meta.request_id,
-        &meta.ip,
-    )
-    .await
-    .map_err(AppError::internal)?;
+    insert_auth_event(&mut tx, "auth.logout", Some(claims.sub), &claims.email, Some(claims.tenant_id), json!({}), &meta.request_id, &meta.ip)
+        .await
+        .map_err(AppError::internal)?;
     tx.commit().await.map_err(AppError::internal)
 }

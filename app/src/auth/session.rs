@@ -18,13 +18,7 @@ pub struct RequestMeta {
 
 impl RequestMeta {
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        let get = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string()
-        };
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         RequestMeta {
             request_id: get("x-request-id"),
             ip: get("x-odooops-peer"),
@@ -41,11 +35,7 @@ pub struct Session {
 
 impl Session {
     pub async fn tx(&self) -> Result<Transaction<'static, Postgres>, AppError> {
-        self.state
-            .db
-            .tenant_tx(&self.claims)
-            .await
-            .map_err(AppError::internal)
+        self.state.db.tenant_tx(&self.claims).await.map_err(AppError::internal)
     }
 
     pub fn role(&self) -> Role {
@@ -74,9 +64,7 @@ impl Session {
             request_id: &self.meta.request_id,
             ip: &self.meta.ip,
         };
-        db::audit::insert(conn, &entry)
-            .await
-            .map_err(AppError::internal)
+        db::audit::insert(conn, &entry).await.map_err(AppError::internal)
     }
 }
 
@@ -87,25 +75,18 @@ pub fn app_state() -> Result<AppState, AppError> {
 /// Sets the HTTP status of the response being built (server functions and SSR alike).
 pub fn set_status(err: &AppError) {
     if let Some(opts) = use_context::<ResponseOptions>() {
-        opts.set_status(
-            StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        );
+        opts.set_status(StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
     }
 }
 
 pub fn set_cookie(value: &str) {
-    if let (Some(opts), Ok(v)) = (
-        use_context::<ResponseOptions>(),
-        HeaderValue::from_str(value),
-    ) {
+    if let (Some(opts), Ok(v)) = (use_context::<ResponseOptions>(), HeaderValue::from_str(value)) {
         opts.append_header(header::SET_COOKIE, v);
     }
 }
 
 pub async fn request_headers() -> Result<HeaderMap, AppError> {
-    leptos_axum::extract::<HeaderMap>()
-        .await
-        .map_err(AppError::internal)
+    leptos_axum::extract::<HeaderMap>().await.map_err(AppError::internal)
 }
 
 /// The caller's session, or `Unauthorized`. The role is read from the database on every
@@ -131,51 +112,27 @@ pub(crate) async fn load_session() -> Result<Session, AppError> {
 
 /// The session of a plain HTTP request (SSE, CSV export, preview proxy), with a re-issued
 /// cookie when the token is past half its lifetime. The role is read live from the database.
-pub async fn from_headers(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<(Session, Option<String>), AppError> {
+pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<(Session, Option<String>), AppError> {
     let token = headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
         .and_then(jwt::from_cookie_header)
         .ok_or(AppError::Unauthorized)?;
     let claims = jwt::verify(&state.auth, token).ok_or(AppError::Unauthorized)?;
-    let mut db_claims = DbClaims {
-        sub: claims.sub,
-        tenant_id: claims.tenant_id,
-        role: claims.role,
-    };
-    let mut tx = state
-        .db
-        .tenant_tx(&db_claims)
-        .await
-        .map_err(AppError::internal)?;
-    let live_role = db::members::role_of(&mut tx, claims.sub)
-        .await
-        .map_err(AppError::internal)?;
+    let mut db_claims = DbClaims { sub: claims.sub, tenant_id: claims.tenant_id, role: claims.role };
+    let mut tx = state.db.tenant_tx(&db_claims).await.map_err(AppError::internal)?;
+    let live_role = db::members::role_of(&mut tx, claims.sub).await.map_err(AppError::internal)?;
     tx.commit().await.map_err(AppError::internal)?;
     db_claims.role = live_role.ok_or(AppError::Unauthorized)?;
 
     let mut refreshed = None;
     let age = chrono::Utc::now().timestamp() - claims.iat;
     if age > state.auth.session_ttl.as_secs() as i64 / 2 {
-        if let Ok((fresh, _)) = jwt::issue(
-            &state.auth,
-            claims.sub,
-            claims.tenant_id,
-            db_claims.role,
-            &claims.email,
-        ) {
+        if let Ok((fresh, _)) = jwt::issue(&state.auth, claims.sub, claims.tenant_id, db_claims.role, &claims.email) {
             refreshed = Some(jwt::cookie(&state.auth, &fresh));
         }
     }
-    let session = Session {
-        state: state.clone(),
-        claims: db_claims,
-        email: claims.email,
-        meta: RequestMeta::from_headers(headers),
-    };
+    let session = Session { state: state.clone(), claims: db_claims, email: claims.email, meta: RequestMeta::from_headers(headers) };
     Ok((session, refreshed))
 }
 
@@ -186,19 +143,9 @@ impl Session {
             return Ok(());
         }
         let mut tx = self.tx().await?;
-        self.audit(
-            &mut tx,
-            "access.denied",
-            describe(cap),
-            serde_json::json!({"role": self.role()}),
-        )
-        .await?;
+        self.audit(&mut tx, "access.denied", describe(cap), serde_json::json!({"role": self.role()})).await?;
         tx.commit().await.map_err(AppError::internal)?;
-        Err(AppError::Forbidden(format!(
-            "the {} role cannot {}",
-            self.role().label(),
-            describe(cap)
-        )))
+        Err(AppError::Forbidden(format!("the {} role cannot {}", self.role().label(), describe(cap))))
     }
 }
 
@@ -208,21 +155,11 @@ pub async fn require(cap: Capability) -> Result<Session, AppError> {
     if s.role().allows(cap) {
         Ok(s)
     } else {
-        let e = AppError::Forbidden(format!(
-            "the {} role cannot {}",
-            s.role().label(),
-            describe(cap)
-        ));
+        let e = AppError::Forbidden(format!("the {} role cannot {}", s.role().label(), describe(cap)));
         set_status(&e);
         // Refusals are audited too: repeated probing of admin screens shows up in the log.
         let mut tx = s.tx().await?;
-        s.audit(
-            &mut tx,
-            "access.denied",
-            describe(cap),
-            serde_json::json!({"role": s.role()}),
-        )
-        .await?;
+        s.audit(&mut tx, "access.denied", describe(cap), serde_json::json!({"role": s.role()})).await?;
         tx.commit().await.map_err(AppError::internal)?;
         Err(e)
     }

@@ -22,10 +22,7 @@ pub const MIN_RSA_BITS: i32 = 2048;
 pub fn parse(input: &str) -> Result<ParsedKey, String> {
     let text = input.trim();
     if text.is_empty() {
-        return Err(
-            "Key: paste the contents of your public key file (for example ~/.ssh/id_ed25519.pub)."
-                .into(),
-        );
+        return Err("Key: paste the contents of your public key file (for example ~/.ssh/id_ed25519.pub).".into());
     }
     if text.contains("PRIVATE KEY") {
         return Err("Key: this is a private key. Never share it: paste the public key (the .pub file) instead.".into());
@@ -48,9 +45,7 @@ pub fn parse(input: &str) -> Result<ParsedKey, String> {
                 .into())
         }
     }
-    let mut key = PublicKey::from_openssh(text).map_err(|_| {
-        "Key: the key data is damaged or incomplete; copy the whole line again.".to_string()
-    })?;
+    let mut key = PublicKey::from_openssh(text).map_err(|_| "Key: the key data is damaged or incomplete; copy the whole line again.".to_string())?;
     let bits = match key.key_data() {
         KeyData::Ed25519(_) => 256,
         KeyData::Ecdsa(k) => match k.curve() {
@@ -70,11 +65,7 @@ pub fn parse(input: &str) -> Result<ParsedKey, String> {
     }
     let comment = key.comment().to_string();
     key.set_comment("");
-    let openssh = key
-        .to_openssh()
-        .map_err(|_| "Key: cannot be re-encoded.".to_string())?
-        .trim()
-        .to_string();
+    let openssh = key.to_openssh().map_err(|_| "Key: cannot be re-encoded.".to_string())?.trim().to_string();
     Ok(ParsedKey {
         algorithm: key.algorithm().as_str().to_string(),
         bits,
@@ -98,42 +89,15 @@ mod tests {
     #[test]
     fn accepted_keys_show_ssh_keygen_fingerprints_and_sizes() {
         for (key, alg, bits, fp) in [
-            (
-                ED25519,
-                "ssh-ed25519",
-                256,
-                "SHA256:b7licMHsHYkcxekffUt2YiQOz3pnNM/MPPvfHo7fVeY",
-            ),
-            (
-                ECDSA256,
-                "ecdsa-sha2-nistp256",
-                256,
-                "SHA256:JiYmpEgQE/amFlcmSnPwcpMgUuN57dpGaeU/xfL6Kps",
-            ),
-            (
-                ECDSA384,
-                "ecdsa-sha2-nistp384",
-                384,
-                "SHA256:Bp1oFV/tHDY+UWn8S8bm284PlMCXypRD2NiDWPzn/hA",
-            ),
-            (
-                RSA2048,
-                "ssh-rsa",
-                2048,
-                "SHA256:wHuJfgR1zuGn9NNtMfKePEBDGIUt97nxSzxmJ+6IbPs",
-            ),
+            (ED25519, "ssh-ed25519", 256, "SHA256:b7licMHsHYkcxekffUt2YiQOz3pnNM/MPPvfHo7fVeY"),
+            (ECDSA256, "ecdsa-sha2-nistp256", 256, "SHA256:JiYmpEgQE/amFlcmSnPwcpMgUuN57dpGaeU/xfL6Kps"),
+            (ECDSA384, "ecdsa-sha2-nistp384", 384, "SHA256:Bp1oFV/tHDY+UWn8S8bm284PlMCXypRD2NiDWPzn/hA"),
+            (RSA2048, "ssh-rsa", 2048, "SHA256:wHuJfgR1zuGn9NNtMfKePEBDGIUt97nxSzxmJ+6IbPs"),
         ] {
             let k = parse(&format!("  {key}\n")).unwrap_or_else(|e| panic!("{alg}: {e}"));
-            assert_eq!(
-                (k.algorithm.as_str(), k.bits, k.fingerprint.as_str()),
-                (alg, bits, fp)
-            );
+            assert_eq!((k.algorithm.as_str(), k.bits, k.fingerprint.as_str()), (alg, bits, fp));
             assert_eq!(k.comment, "me@laptop");
-            assert!(
-                key.starts_with(&k.openssh) && !k.openssh.contains("laptop"),
-                "{}",
-                k.openssh
-            );
+            assert!(key.starts_with(&k.openssh) && !k.openssh.contains("laptop"), "{}", k.openssh);
         }
     }
 
@@ -142,20 +106,12 @@ mod tests {
         assert!(parse(RSA1024).unwrap_err().contains("1024 bits"));
         assert!(parse("").unwrap_err().contains(".pub"));
         assert!(parse("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----").unwrap_err().contains("private key"));
-        assert!(parse(&format!("{ED25519}\n{ECDSA256}"))
-            .unwrap_err()
-            .contains("one key"));
-        assert!(parse("ssh-dss AAAAB3NzaC1kc3MAAACBAP")
-            .unwrap_err()
-            .contains("DSA"));
-        assert!(parse(&format!("from=\"10.0.0.1\" {ED25519}"))
-            .unwrap_err()
-            .contains("not an OpenSSH public key"));
+        assert!(parse(&format!("{ED25519}\n{ECDSA256}")).unwrap_err().contains("one key"));
+        assert!(parse("ssh-dss AAAAB3NzaC1kc3MAAACBAP").unwrap_err().contains("DSA"));
+        assert!(parse(&format!("from=\"10.0.0.1\" {ED25519}")).unwrap_err().contains("not an OpenSSH public key"));
         let truncated = &ED25519[..ED25519.len() - 30];
         assert!(parse(truncated).unwrap_err().contains("damaged"));
-        assert!(parse("ssh-ed25519 not-base64!!")
-            .unwrap_err()
-            .contains("damaged"));
+        assert!(parse("ssh-ed25519 not-base64!!").unwrap_err().contains("damaged"));
         assert!(parse(&"ssh-rsa ".repeat(600)).is_err());
     }
 }

@@ -5,10 +5,7 @@ pub const PREFIX: &str = "oops_";
 
 pub fn generate() -> String {
     use rand::distributions::{Alphanumeric, DistString};
-    format!(
-        "{PREFIX}{}",
-        Alphanumeric.sample_string(&mut rand::thread_rng(), 40)
-    )
+    format!("{PREFIX}{}", Alphanumeric.sample_string(&mut rand::thread_rng(), 40))
 }
 
 /// `bytes` random bytes as lowercase hex (webhook secrets).

@@ -1,24 +1,17 @@
 //! Pieces of the backups page: state chips, the live progress bar, times and ages, and the
 //! throttled live-update hook.
-use crate::models::{
-    eta_seconds, human_bytes, progress_fraction, BackupState, RestoreState, Stage,
-};
+use crate::models::{eta_seconds, human_bytes, progress_fraction, BackupState, RestoreState, Stage};
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
-const CHIP: &str =
-    "inline-flex items-center rounded px-1.5 py-0.5 text-[11px] font-semibold ring-1 ring-inset";
+const CHIP: &str = "inline-flex items-center rounded px-1.5 py-0.5 text-[11px] font-semibold ring-1 ring-inset";
 
 pub fn backup_state_class(s: BackupState) -> &'static str {
     match s {
         BackupState::Good => "bg-emerald-100 text-emerald-800 ring-emerald-200",
-        BackupState::Pending | BackupState::Running | BackupState::Verifying => {
-            "bg-sky-100 text-sky-800 ring-sky-200"
-        }
+        BackupState::Pending | BackupState::Running | BackupState::Verifying => "bg-sky-100 text-sky-800 ring-sky-200",
         BackupState::Failed | BackupState::Missed => "bg-rose-100 text-rose-800 ring-rose-200",
-        BackupState::Cancelled | BackupState::Deleting | BackupState::Deleted => {
-            "bg-slate-100 text-slate-700 ring-slate-200"
-        }
+        BackupState::Cancelled | BackupState::Deleting | BackupState::Deleted => "bg-slate-100 text-slate-700 ring-slate-200",
     }
 }
 
@@ -53,11 +46,7 @@ pub fn span_text(secs: i64) -> String {
 }
 
 /// How long a job took, or has taken so far.
-pub fn duration_text(
-    started: Option<DateTime<Utc>>,
-    finished: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> String {
+pub fn duration_text(started: Option<DateTime<Utc>>, finished: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     match started {
         Some(s) => span_text((finished.unwrap_or(now) - s).num_seconds()),
         None => "–".into(),
@@ -77,11 +66,7 @@ pub fn ago(t: &DateTime<Utc>, now: DateTime<Utc>) -> String {
 
 /// The colour of an environment's "last good backup": production's must be recent (a day
 /// and a bit, the daily schedule plus slack); best-effort environments are never red.
-pub fn freshness_class(
-    last: Option<&DateTime<Utc>>,
-    stage: Stage,
-    now: DateTime<Utc>,
-) -> &'static str {
+pub fn freshness_class(last: Option<&DateTime<Utc>>, stage: Stage, now: DateTime<Utc>) -> &'static str {
     let hours = last.map(|t| (now - *t).num_hours());
     match (stage, hours) {
         (Stage::Production, None) => "text-rose-700",
@@ -95,8 +80,7 @@ pub fn freshness_class(
 
 /// The first characters of a checksum, the whole of it on hover.
 pub fn short_sha(sha: Option<&str>) -> String {
-    sha.map(|s| s.chars().take(12).collect())
-        .unwrap_or_else(|| "–".into())
+    sha.map(|s| s.chars().take(12).collect()).unwrap_or_else(|| "–".into())
 }
 
 /// A live progress bar: `role="progressbar"` with `aria-valuenow` when the total is known
@@ -111,9 +95,7 @@ pub fn ProgressBar(
 ) -> impl IntoView {
     let now = Utc::now();
     let pct = progress_fraction(done, expected, false).map(|f| (f * 100.0).floor() as u32);
-    let elapsed = started_at
-        .map(|s| (now - s).num_milliseconds() as f64 / 1000.0)
-        .unwrap_or(0.0);
+    let elapsed = started_at.map(|s| (now - s).num_milliseconds() as f64 / 1000.0).unwrap_or(0.0);
     let eta = eta_seconds(done, expected, elapsed);
     let mut parts = Vec::new();
     if !phase.is_empty() {
@@ -136,11 +118,7 @@ pub fn ProgressBar(
         Some(p) => format!("width:{}%", p.max(2)),
         None => "width:100%".to_string(),
     };
-    let fill = if pct.is_some() {
-        "h-full rounded bg-indigo-500 transition-[width] duration-700"
-    } else {
-        "h-full rounded bg-indigo-300 animate-pulse"
-    };
+    let fill = if pct.is_some() { "h-full rounded bg-indigo-500 transition-[width] duration-700" } else { "h-full rounded bg-indigo-300 animate-pulse" };
     view! {
         <div class="mt-1 min-w-40" data-testid="progress">
             <div class="h-1.5 w-full overflow-hidden rounded bg-slate-200" role="progressbar" aria-label=label
@@ -163,9 +141,7 @@ pub fn use_backup_events(project_id: uuid::Uuid, on_change: impl Fn() + 'static)
         use wasm_bindgen::prelude::*;
         const GAP_MS: i64 = 1000;
         let url = format!("/api/backups/events?project={project_id}");
-        let Ok(es) = web_sys::EventSource::new(&url) else {
-            return;
-        };
+        let Ok(es) = web_sys::EventSource::new(&url) else { return };
         let on_change = Rc::new(on_change);
         let (last, waiting) = (Rc::new(Cell::new(0_i64)), Rc::new(Cell::new(false)));
         let throttled = Rc::new(move || {
@@ -228,10 +204,7 @@ mod tests {
         assert_eq!(span_text(65), "1 min 5 s");
         assert_eq!(span_text(7380), "2 h 3 min");
         let now = Utc::now();
-        assert_eq!(
-            ago(&(now - chrono::Duration::minutes(12)), now),
-            "12 min ago"
-        );
+        assert_eq!(ago(&(now - chrono::Duration::minutes(12)), now), "12 min ago");
         assert_eq!(ago(&(now - chrono::Duration::hours(50)), now), "2 days ago");
     }
 
@@ -239,26 +212,10 @@ mod tests {
     fn production_without_a_recent_backup_is_red_best_effort_never_is() {
         let now = Utc::now();
         let old = now - chrono::Duration::hours(60);
-        assert_eq!(
-            freshness_class(None, Stage::Production, now),
-            "text-rose-700"
-        );
-        assert_eq!(
-            freshness_class(Some(&old), Stage::Production, now),
-            "text-rose-700"
-        );
-        assert_eq!(
-            freshness_class(Some(&now), Stage::Production, now),
-            "text-emerald-700"
-        );
+        assert_eq!(freshness_class(None, Stage::Production, now), "text-rose-700");
+        assert_eq!(freshness_class(Some(&old), Stage::Production, now), "text-rose-700");
+        assert_eq!(freshness_class(Some(&now), Stage::Production, now), "text-emerald-700");
         assert_eq!(freshness_class(None, Stage::Staging, now), "text-amber-700");
-        assert_eq!(
-            freshness_class(
-                Some(&(now - chrono::Duration::hours(100))),
-                Stage::Development,
-                now
-            ),
-            "text-amber-700"
-        );
+        assert_eq!(freshness_class(Some(&(now - chrono::Duration::hours(100))), Stage::Development, now), "text-amber-700");
     }
 }

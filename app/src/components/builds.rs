@@ -7,27 +7,12 @@ use leptos::prelude::*;
 pub fn state_classes(state: BuildState) -> (&'static str, &'static str) {
     // (badge, card accent)
     match state {
-        BuildState::Success => (
-            "bg-emerald-100 text-emerald-800 ring-emerald-200",
-            "border-l-emerald-500",
-        ),
-        BuildState::Warning => (
-            "bg-amber-100 text-amber-800 ring-amber-200",
-            "border-l-amber-400",
-        ),
-        BuildState::Failed => (
-            "bg-rose-100 text-rose-800 ring-rose-200",
-            "border-l-rose-500",
-        ),
-        BuildState::Cancelled => (
-            "bg-slate-100 text-slate-600 ring-slate-200",
-            "border-l-slate-300",
-        ),
+        BuildState::Success => ("bg-emerald-100 text-emerald-800 ring-emerald-200", "border-l-emerald-500"),
+        BuildState::Warning => ("bg-amber-100 text-amber-800 ring-amber-200", "border-l-amber-400"),
+        BuildState::Failed => ("bg-rose-100 text-rose-800 ring-rose-200", "border-l-rose-500"),
+        BuildState::Cancelled => ("bg-slate-100 text-slate-600 ring-slate-200", "border-l-slate-300"),
         BuildState::Running => ("bg-sky-100 text-sky-800 ring-sky-200", "border-l-sky-500"),
-        BuildState::Pending => (
-            "bg-violet-50 text-violet-700 ring-violet-200",
-            "border-l-violet-300",
-        ),
+        BuildState::Pending => ("bg-violet-50 text-violet-700 ring-violet-200", "border-l-violet-300"),
     }
 }
 
@@ -66,10 +51,7 @@ pub fn GateStatusBadge(status: GateStatus) -> impl IntoView {
 #[component]
 fn GateChip(status: GateStatus) -> impl IntoView {
     let (label, title) = match status {
-        GateStatus::Fail => (
-            "✘ gate",
-            "A preflight gate failed: promoting this build needs a fix or an override",
-        ),
+        GateStatus::Fail => ("✘ gate", "A preflight gate failed: promoting this build needs a fix or an override"),
         GateStatus::Warn => ("! gate", "A preflight gate warns"),
         GateStatus::Pass => ("✓ gates", "All preflight gates pass"),
         GateStatus::Skipped => ("– gates", "The preflight gates had nothing to check"),
@@ -123,15 +105,8 @@ pub fn BuildCardView(card: BuildCard, #[prop(optional)] latest: bool) -> impl In
     let now = Utc::now();
     let (_, accent) = state_classes(build.state);
     let href = format!("/builds/{}", build.id);
-    let dur = build
-        .duration_secs(now)
-        .map(duration)
-        .unwrap_or_else(|| "queued".into());
-    let title = if build.message.is_empty() {
-        "(no message)".to_string()
-    } else {
-        build.message.lines().next().unwrap_or_default().to_string()
-    };
+    let dur = build.duration_secs(now).map(duration).unwrap_or_else(|| "queued".into());
+    let title = if build.message.is_empty() { "(no message)".to_string() } else { build.message.lines().next().unwrap_or_default().to_string() };
     let width = if latest { "w-56" } else { "w-44" };
     view! {
         <a href=href class=format!("block shrink-0 {width} rounded-md border border-slate-200 border-l-4 {accent} bg-white px-2.5 py-2 text-xs shadow-sm hover:shadow hover:ring-1 hover:ring-indigo-200")
@@ -164,10 +139,7 @@ pub fn DurationChart(builds: Vec<BuildCard>) -> impl IntoView {
     let now = Utc::now();
     let mut points: Vec<(i64, i64, BuildState, String)> = builds
         .iter()
-        .filter_map(|b| {
-            b.duration_secs(now)
-                .map(|d| (b.number, d, b.state, b.short_sha()))
-        })
+        .filter_map(|b| b.duration_secs(now).map(|d| (b.number, d, b.state, b.short_sha())))
         .collect();
     points.sort_by_key(|p| p.0);
     let points: Vec<_> = points.into_iter().rev().take(60).rev().collect();
@@ -216,9 +188,7 @@ pub fn use_build_events(project_id: uuid::Uuid, on_change: impl Fn() + 'static) 
     {
         use wasm_bindgen::prelude::*;
         let url = format!("/api/builds/events?project={project_id}");
-        let Ok(es) = web_sys::EventSource::new(&url) else {
-            return;
-        };
+        let Ok(es) = web_sys::EventSource::new(&url) else { return };
         let cb = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |_| on_change());
         let _ = es.add_event_listener_with_callback("build", cb.as_ref().unchecked_ref());
         cb.forget();

@@ -77,11 +77,7 @@ fn NavLink(href: &'static str, label: &'static str) -> impl IntoView {
     let location = use_location();
     let active = move || {
         let p = location.pathname.get();
-        if href == "/" {
-            p == "/" || p.starts_with("/projects")
-        } else {
-            p.starts_with(href)
-        }
+        if href == "/" { p == "/" || p.starts_with("/projects") } else { p.starts_with(href) }
     };
     view! {
         <A href=href attr:class=move || {
@@ -136,13 +132,7 @@ fn Switcher() -> impl IntoView {
 #[component]
 fn UserMenu(user: SessionUser) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
-    let initial = user
-        .display_name
-        .chars()
-        .next()
-        .or_else(|| user.email.chars().next())
-        .unwrap_or('?')
-        .to_ascii_uppercase();
+    let initial = user.display_name.chars().next().or_else(|| user.email.chars().next()).unwrap_or('?').to_ascii_uppercase();
     view! {
         <details class="relative" data-testid="user-menu">
             <summary class="flex cursor-pointer list-none items-center gap-2 rounded-md px-2 py-1 text-sm hover:bg-slate-50">

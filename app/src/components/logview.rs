@@ -20,11 +20,7 @@ pub fn level_classes(level: LogLevel) -> &'static str {
 }
 
 #[component]
-pub fn LogViewer(
-    #[prop(into)] query: Signal<LogQuery>,
-    #[prop(default = true)] live: bool,
-    #[prop(default = "h-[60vh]")] height: &'static str,
-) -> impl IntoView {
+pub fn LogViewer(#[prop(into)] query: Signal<LogQuery>, #[prop(default = true)] live: bool, #[prop(default = "h-[60vh]")] height: &'static str) -> impl IntoView {
     // Log lines are arbitrary program output; they are rendered in the browser only (after
     // mount), so no byte of it can upset hydration of the page around it.
     let mounted = RwSignal::new(false);
@@ -69,24 +65,13 @@ fn LogLines(page: LogPage, query: LogQuery, live: bool, height: &'static str) ->
     let lines = RwSignal::new(page.lines.clone());
     let has_older = RwSignal::new(page.has_older);
     let follow = RwSignal::new(true);
-    let tail = RwSignal::new(if live {
-        TailState::Connecting
-    } else {
-        TailState::Off
-    });
+    let tail = RwSignal::new(if live { TailState::Connecting } else { TailState::Off });
     let tail_on = RwSignal::new(live);
     let loading_older = RwSignal::new(false);
     let older_error = RwSignal::new(None::<String>);
     let scroller = NodeRef::<Div>::new();
     let qs = query.to_query_string();
-    let export = format!(
-        "/api/logs/export.csv{}",
-        if qs.is_empty() {
-            String::new()
-        } else {
-            format!("?{qs}")
-        }
-    );
+    let export = format!("/api/logs/export.csv{}", if qs.is_empty() { String::new() } else { format!("?{qs}") });
 
     // Keep the newest line in view while following.
     Effect::new(move |_| {
@@ -110,9 +95,7 @@ fn LogLines(page: LogPage, query: LogQuery, live: bool, height: &'static str) ->
     };
     let older_query = query.clone();
     let load_older = move |_| {
-        let Some(first) = lines.with_untracked(|l| l.first().map(|x| x.cursor.clone())) else {
-            return;
-        };
+        let Some(first) = lines.with_untracked(|l| l.first().map(|x| x.cursor.clone())) else { return };
         let mut q = older_query.clone();
         q.before = first;
         loading_older.set(true);
@@ -180,11 +163,7 @@ fn LogLines(page: LogPage, query: LogQuery, live: bool, height: &'static str) ->
 
 #[component]
 fn LogRow(line: LogLine) -> impl IntoView {
-    let step = line
-        .meta
-        .get("step")
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
+    let step = line.meta.get("step").and_then(|v| v.as_str()).map(str::to_string);
     let time = line.created_at.format("%H:%M:%S%.3f").to_string();
     view! {
         <div class=format!("flex gap-2 px-3 hover:bg-slate-800/60 {}", level_classes(line.level)) data-testid="log-line" data-id=line.id.to_string() data-level=line.level.as_str() data-source=line.source.clone()>
@@ -198,13 +177,7 @@ fn LogRow(line: LogLine) -> impl IntoView {
 /// Opens the SSE tail (browser only). The browser's EventSource reconnects by itself and
 /// sends `Last-Event-ID`, so the server resumes after the last line delivered.
 #[allow(unused_variables)]
-fn start_tail(
-    query: LogQuery,
-    from: String,
-    lines: RwSignal<Vec<LogLine>>,
-    tail: RwSignal<TailState>,
-    tail_on: RwSignal<bool>,
-) {
+fn start_tail(query: LogQuery, from: String, lines: RwSignal<Vec<LogLine>>, tail: RwSignal<TailState>, tail_on: RwSignal<bool>) {
     #[cfg(feature = "hydrate")]
     {
         use wasm_bindgen::prelude::*;
@@ -212,34 +185,25 @@ fn start_tail(
             return;
         }
         let qs = query.to_query_string();
-        let url = format!(
-            "/api/logs/tail?{qs}{}after={}",
-            if qs.is_empty() { "" } else { "&" },
-            crate::components::ui::urlencode(&from)
-        );
+        let url = format!("/api/logs/tail?{qs}{}after={}", if qs.is_empty() { "" } else { "&" }, crate::components::ui::urlencode(&from));
         let Ok(es) = web_sys::EventSource::new(&url) else {
             tail.set(TailState::Off);
             return;
         };
-        let on_line =
-            Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-                let Some(text) = ev.data().as_string() else {
+        let on_line = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+            let Some(text) = ev.data().as_string() else { return };
+            let Ok(line) = serde_json::from_str::<LogLine>(&text) else { return };
+            lines.update(|l| {
+                if l.last().is_some_and(|last| last.id == line.id) {
                     return;
-                };
-                let Ok(line) = serde_json::from_str::<LogLine>(&text) else {
-                    return;
-                };
-                lines.update(|l| {
-                    if l.last().is_some_and(|last| last.id == line.id) {
-                        return;
-                    }
-                    l.push(line);
-                    if l.len() > KEEP {
-                        let cut = l.len() - KEEP;
-                        l.drain(..cut);
-                    }
-                });
+                }
+                l.push(line);
+                if l.len() > KEEP {
+                    let cut = l.len() - KEEP;
+                    l.drain(..cut);
+                }
             });
+        });
         let _ = es.add_event_listener_with_callback("line", on_line.as_ref().unchecked_ref());
         on_line.forget();
         let on_open = Closure::<dyn Fn()>::new(move || tail.set(TailState::Live));

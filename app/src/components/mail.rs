@@ -60,11 +60,7 @@ pub fn use_mail_events(env_id: Uuid, state: RwSignal<LiveState>, on_mail: impl F
         let source = es.clone();
         let on_error = Closure::<dyn Fn()>::new(move || {
             // CLOSED (2): the browser gives up (e.g. a 401); otherwise it retries by itself.
-            state.set(if source.ready_state() == 2 {
-                LiveState::Off
-            } else {
-                LiveState::Reconnecting
-            });
+            state.set(if source.ready_state() == 2 { LiveState::Off } else { LiveState::Reconnecting });
         });
         es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         on_error.forget();
@@ -111,13 +107,7 @@ where
     /// The newest value for the current scope (tracked).
     pub fn get(&self) -> Option<T> {
         let scope = self.scope.get();
-        self.fresh
-            .with(|f| {
-                f.as_ref()
-                    .filter(|(s, _)| *s == scope)
-                    .map(|(_, v)| v.clone())
-            })
-            .or_else(|| self.initial.get())
+        self.fresh.with(|f| f.as_ref().filter(|(s, _)| *s == scope).map(|(_, v)| v.clone())).or_else(|| self.initial.get())
     }
 
     pub fn get_untracked(&self) -> Option<T> {
@@ -187,12 +177,7 @@ where
             now
         }
     });
-    Sticky {
-        initial,
-        scope: Signal::derive(scope),
-        fresh,
-        reload,
-    }
+    Sticky { initial, scope: Signal::derive(scope), fresh, reload }
 }
 
 /// A dot and a word: live, connecting, reconnecting or off. One fixed element.
@@ -231,11 +216,7 @@ pub fn LiveIndicator(state: RwSignal<LiveState>) -> impl IntoView {
 /// Text from a mail (subjects, addresses, bodies) made safe to render and hydrate: the HTML
 /// parser drops NUL characters and folds CR LF, so a text node could differ or vanish.
 pub fn clean(s: &str) -> String {
-    let s: String = s
-        .replace("\r\n", "\n")
-        .chars()
-        .filter(|c| *c != '\0' && (!c.is_control() || *c == '\n' || *c == '\t'))
-        .collect();
+    let s: String = s.replace("\r\n", "\n").chars().filter(|c| *c != '\0' && (!c.is_control() || *c == '\n' || *c == '\t')).collect();
     if s.trim().is_empty() {
         nonempty("")
     } else {
@@ -263,20 +244,9 @@ pub fn copy_to_clipboard(text: &str, done: impl Fn(bool) + 'static) {
         use wasm_bindgen::prelude::*;
         use web_sys::js_sys::{Function, Promise, Reflect};
         let write = || -> Option<Promise> {
-            let clipboard = Reflect::get(
-                &Reflect::get(&window(), &"navigator".into()).ok()?,
-                &"clipboard".into(),
-            )
-            .ok()?;
-            let write_text: Function = Reflect::get(&clipboard, &"writeText".into())
-                .ok()?
-                .dyn_into()
-                .ok()?;
-            write_text
-                .call1(&clipboard, &JsValue::from_str(text))
-                .ok()?
-                .dyn_into()
-                .ok()
+            let clipboard = Reflect::get(&Reflect::get(&window(), &"navigator".into()).ok()?, &"clipboard".into()).ok()?;
+            let write_text: Function = Reflect::get(&clipboard, &"writeText".into()).ok()?.dyn_into().ok()?;
+            write_text.call1(&clipboard, &JsValue::from_str(text)).ok()?.dyn_into().ok()
         };
         let Some(promise) = write() else {
             done(false);
@@ -294,10 +264,7 @@ pub fn copy_to_clipboard(text: &str, done: impl Fn(bool) + 'static) {
 
 /// A "Copy" button with a short confirmation.
 #[component]
-pub fn CopyButton(
-    #[prop(into)] text: Signal<String>,
-    #[prop(into)] testid: String,
-) -> impl IntoView {
+pub fn CopyButton(#[prop(into)] text: Signal<String>, #[prop(into)] testid: String) -> impl IntoView {
     let state = RwSignal::new(None::<bool>);
     view! {
         <button type="button" class="rounded border border-slate-300 bg-white px-1.5 py-0.5 text-[11px] font-medium text-slate-600 hover:bg-slate-50"

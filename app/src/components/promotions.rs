@@ -7,18 +7,10 @@ use leptos::prelude::*;
 pub fn state_class(s: PromotionState) -> &'static str {
     match s {
         PromotionState::Promoted => "bg-emerald-100 text-emerald-800 ring-emerald-200",
-        PromotionState::AwaitingApproval | PromotionState::Approved => {
-            "bg-indigo-100 text-indigo-800 ring-indigo-200"
-        }
-        PromotionState::Requested
-        | PromotionState::PreflightRunning
-        | PromotionState::Promoting => "bg-sky-100 text-sky-800 ring-sky-200",
-        PromotionState::PreflightFailed | PromotionState::Failed => {
-            "bg-rose-100 text-rose-800 ring-rose-200"
-        }
-        PromotionState::Rejected | PromotionState::Cancelled => {
-            "bg-slate-100 text-slate-700 ring-slate-200"
-        }
+        PromotionState::AwaitingApproval | PromotionState::Approved => "bg-indigo-100 text-indigo-800 ring-indigo-200",
+        PromotionState::Requested | PromotionState::PreflightRunning | PromotionState::Promoting => "bg-sky-100 text-sky-800 ring-sky-200",
+        PromotionState::PreflightFailed | PromotionState::Failed => "bg-rose-100 text-rose-800 ring-rose-200",
+        PromotionState::Rejected | PromotionState::Cancelled => "bg-slate-100 text-slate-700 ring-slate-200",
     }
 }
 
@@ -58,10 +50,7 @@ pub fn GateChips(gates: Vec<GateResult>) -> impl IntoView {
 /// Gates that did not pass, explained: what was found where, why it matters, what to do.
 #[component]
 pub fn GateProblems(gates: Vec<GateResult>) -> impl IntoView {
-    let problems: Vec<GateResult> = gates
-        .into_iter()
-        .filter(|g| matches!(g.status, GateStatus::Fail | GateStatus::Warn))
-        .collect();
+    let problems: Vec<GateResult> = gates.into_iter().filter(|g| matches!(g.status, GateStatus::Fail | GateStatus::Warn)).collect();
     view! {
         <div class="space-y-2" data-testid="gate-problems">
             {problems.into_iter().map(|g| {

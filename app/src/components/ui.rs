@@ -26,11 +26,7 @@ pub fn RoleBadge(role: Role) -> impl IntoView {
 }
 
 #[component]
-pub fn PageHeader(
-    #[prop(into)] title: String,
-    #[prop(into, optional)] subtitle: String,
-    #[prop(optional)] children: Option<Children>,
-) -> impl IntoView {
+pub fn PageHeader(#[prop(into)] title: String, #[prop(into, optional)] subtitle: String, #[prop(optional)] children: Option<Children>) -> impl IntoView {
     view! {
         <div class="mb-5 flex flex-wrap items-end justify-between gap-3">
             <div>
@@ -120,9 +116,7 @@ pub fn here(location: &leptos_router::location::Location) -> String {
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -149,8 +143,7 @@ pub const BUTTON: &str = "inline-flex items-center justify-center gap-1.5 rounde
 pub const BUTTON_SECONDARY: &str = "inline-flex items-center justify-center gap-1.5 rounded-md border border-slate-300 bg-white px-2.5 py-1 text-sm font-medium text-slate-700 shadow-sm hover:bg-slate-50 disabled:opacity-50";
 pub const BUTTON_DANGER: &str = "inline-flex items-center justify-center rounded-md border border-rose-200 bg-white px-2.5 py-1 text-xs font-medium text-rose-700 hover:bg-rose-50 disabled:opacity-50";
 pub const TABLE: &str = "min-w-full divide-y divide-slate-200 text-sm";
-pub const TH: &str =
-    "px-3 py-2 text-left text-[11px] font-semibold uppercase tracking-wide text-slate-500";
+pub const TH: &str = "px-3 py-2 text-left text-[11px] font-semibold uppercase tracking-wide text-slate-500";
 pub const TD: &str = "px-3 py-2 align-top";
 pub const CARD: &str = "rounded-lg border border-slate-200 bg-white shadow-sm";
 

@@ -26,25 +26,16 @@ pub struct ChainHead {
 
 /// The head of the tenant claimed by the transaction (the request role cannot read the
 /// heads table; a definer function hands it its own tenant's head only).
-pub async fn head_of_current_tenant(
-    conn: &mut PgConnection,
-) -> Result<Option<ChainHead>, sqlx::Error> {
-    sqlx::query_as::<_, ChainHead>("select seq, hash from ops.audit_chain_head()")
-        .fetch_optional(conn)
-        .await
+pub async fn head_of_current_tenant(conn: &mut PgConnection) -> Result<Option<ChainHead>, sqlx::Error> {
+    sqlx::query_as::<_, ChainHead>("select seq, hash from ops.audit_chain_head()").fetch_optional(conn).await
 }
 
 /// The head of any chain; owner connections only (CLI).
-pub async fn head_of(
-    conn: &mut PgConnection,
-    chain_key: Uuid,
-) -> Result<Option<ChainHead>, sqlx::Error> {
-    sqlx::query_as::<_, ChainHead>(
-        "select seq, hash from ops.audit_chain_heads where chain_key = $1",
-    )
-    .bind(chain_key)
-    .fetch_optional(conn)
-    .await
+pub async fn head_of(conn: &mut PgConnection, chain_key: Uuid) -> Result<Option<ChainHead>, sqlx::Error> {
+    sqlx::query_as::<_, ChainHead>("select seq, hash from ops.audit_chain_heads where chain_key = $1")
+        .bind(chain_key)
+        .fetch_optional(conn)
+        .await
 }
 
 /// sha256(prev_hash || canonical): the hash a row must carry.
@@ -69,8 +60,7 @@ pub struct ChainRow {
 /// One keyset page of a chain: $1 chain key, rows with $2 < seq <= $3, at most $4. `chain_key` is a
 /// plain column so that the index serves the request role too (RLS only lets leakproof
 /// conditions use an index).
-pub const PAGE_QUERY: &str =
-    "select id, seq, prev_hash, hash, created_at, action, ops.audit_canonical(a) as canonical
+pub const PAGE_QUERY: &str = "select id, seq, prev_hash, hash, created_at, action, ops.audit_canonical(a) as canonical
    from ops.audit_log a
   where chain_key = $1 and seq > $2 and seq <= $3
   order by seq
@@ -80,11 +70,7 @@ pub const PAGE_QUERY: &str =
 /// first broken link. Rows newer than `head` (committed after it was read) are left out, so
 /// the walk is consistent under READ COMMITTED. The caller reads `head` first, in the same
 /// transaction, with [`head_of`] or [`head_of_current_tenant`].
-pub async fn verify(
-    conn: &mut PgConnection,
-    chain_key: Uuid,
-    head: Option<ChainHead>,
-) -> Result<ChainReport, sqlx::Error> {
+pub async fn verify(conn: &mut PgConnection, chain_key: Uuid, head: Option<ChainHead>) -> Result<ChainReport, sqlx::Error> {
     let upto = head.as_ref().map_or(i64::MAX, |h| h.seq);
     let mut walk = Walk::new();
     let mut after = 0_i64;
@@ -123,12 +109,7 @@ pub struct Walk {
 
 impl Walk {
     pub fn new() -> Self {
-        Walk {
-            rows: 0,
-            expected_seq: 1,
-            prev_hash: ZERO_HASH.to_vec(),
-            last: None,
-        }
+        Walk { rows: 0, expected_seq: 1, prev_hash: ZERO_HASH.to_vec(), last: None }
     }
 
     /// The break this row shows, if any; rows must come in seq order.
@@ -143,32 +124,19 @@ impl Walk {
         };
         if row.prev_hash != self.prev_hash {
             let reason = if self.last.is_none() && row.seq > 1 {
-                format!(
-                    "the chain starts at seq {} instead of 1: earlier rows were deleted",
-                    row.seq
-                )
+                format!("the chain starts at seq {} instead of 1: earlier rows were deleted", row.seq)
             } else if row.seq > self.expected_seq {
-                format!(
-                    "previous-hash link broken: seq jumps from {} to {} (a row was deleted)",
-                    self.expected_seq - 1,
-                    row.seq
-                )
+                format!("previous-hash link broken: seq jumps from {} to {} (a row was deleted)", self.expected_seq - 1, row.seq)
             } else {
-                "previous-hash link broken (a row before it was deleted, inserted or rewritten)"
-                    .to_string()
+                "previous-hash link broken (a row before it was deleted, inserted or rewritten)".to_string()
             };
             return Some(broken(reason));
         }
         if link_hash(&row.prev_hash, &row.canonical)[..] != row.hash[..] {
-            return Some(broken(
-                "row content does not match its hash (edited)".to_string(),
-            ));
+            return Some(broken("row content does not match its hash (edited)".to_string()));
         }
         if row.seq != self.expected_seq {
-            return Some(broken(format!(
-                "sequence gap: expected seq {}, found {}",
-                self.expected_seq, row.seq
-            )));
+            return Some(broken(format!("sequence gap: expected seq {}, found {}", self.expected_seq, row.seq)));
         }
         self.expected_seq = row.seq + 1;
         self.prev_hash = row.hash.clone();
@@ -211,13 +179,7 @@ impl Walk {
             Some(h) => (h.seq, hex::encode(&h.hash)),
             None => (0, hex::encode(ZERO_HASH)),
         };
-        ChainReport {
-            rows_checked: self.rows,
-            head_seq,
-            head_hash,
-            first_break,
-            checked_at: Utc::now(),
-        }
+        ChainReport { rows_checked: self.rows, head_seq, head_hash, first_break, checked_at: Utc::now() }
     }
 }
 
@@ -237,15 +199,7 @@ mod tests {
             .map(|seq| {
                 let canonical = format!(r#"["audit.v1", {}, null, "row {seq}"]"#, seq + 100);
                 let hash = link_hash(&prev, &canonical).to_vec();
-                let row = ChainRow {
-                    id: seq + 100,
-                    seq,
-                    prev_hash: prev.clone(),
-                    hash: hash.clone(),
-                    created_at: Utc::now(),
-                    action: "test.row".into(),
-                    canonical,
-                };
+                let row = ChainRow { id: seq + 100, seq, prev_hash: prev.clone(), hash: hash.clone(), created_at: Utc::now(), action: "test.row".into(), canonical };
                 prev = hash;
                 row
             })
@@ -254,17 +208,12 @@ mod tests {
 
     fn walk(rows: &[ChainRow], head: Option<&ChainHead>) -> Option<ChainBreak> {
         let mut w = Walk::new();
-        rows.iter()
-            .find_map(|r| w.step(r))
-            .or_else(|| w.finish(head))
+        rows.iter().find_map(|r| w.step(r)).or_else(|| w.finish(head))
     }
 
     fn head(rows: &[ChainRow]) -> ChainHead {
         let last = rows.last().expect("rows");
-        ChainHead {
-            seq: last.seq,
-            hash: last.hash.clone(),
-        }
+        ChainHead { seq: last.seq, hash: last.hash.clone() }
     }
 
     #[test]

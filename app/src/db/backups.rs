@@ -1,9 +1,6 @@
 //! `ops.backups`, `ops.restores` and `ops.backup_schedules` as requests see them. The worker's
 //! own statements (claim, heartbeat, finish) live with the worker in the server crate.
-use crate::models::{
-    BackupKind, BackupRow, EnvironmentBackups, RestoreMode, RestoreRow, ScheduleRow, Stage,
-    StorageSettings, MANUAL_BACKUPS_PER_DAY,
-};
+use crate::models::{BackupKind, BackupRow, EnvironmentBackups, RestoreMode, RestoreRow, ScheduleRow, Stage, StorageSettings, MANUAL_BACKUPS_PER_DAY};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -19,32 +16,17 @@ const RESTORE_COLS: &str = "r.id, r.backup_id, se.name as source_environment_nam
         r.cancel_requested, r.queued_at, r.started_at, r.finished_at";
 
 /// Storage settings, whether an S3 secret is set, pg_dump compression and time zone.
-pub async fn project_settings(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-) -> Result<(StorageSettings, bool, i32, String), sqlx::Error> {
+pub async fn project_settings(conn: &mut PgConnection, project_id: Uuid) -> Result<(StorageSettings, bool, i32, String), sqlx::Error> {
     let (storage, secret_set, compression, tz): (serde_json::Value, bool, i32, String) =
         sqlx::query_as("select backup_storage, coalesce(ops.backup_s3_secret(id), '') <> '', backup_compression, time_zone from ops.projects where id = $1")
             .bind(project_id)
             .fetch_one(conn)
             .await?;
-    Ok((
-        serde_json::from_value(storage).unwrap_or(StorageSettings::Local),
-        secret_set,
-        compression,
-        tz,
-    ))
+    Ok((serde_json::from_value(storage).unwrap_or(StorageSettings::Local), secret_set, compression, tz))
 }
 
 /// Saves storage settings; `secret` replaces the stored S3 secret key when given.
-pub async fn set_project_settings(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-    storage: &StorageSettings,
-    secret: Option<&str>,
-    compression: i32,
-    tz: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn set_project_settings(conn: &mut PgConnection, project_id: Uuid, storage: &StorageSettings, secret: Option<&str>, compression: i32, tz: &str) -> Result<(), sqlx::Error> {
     let storage = serde_json::to_value(storage).unwrap_or_default();
     sqlx::query("update ops.projects set backup_storage = $2, backup_compression = $3, time_zone = $4 where id = $1")
         .bind(project_id)
@@ -56,11 +38,7 @@ pub async fn set_project_settings(
     // The secret column is write-only for this role: it may be set, never read (not even by
     // a coalesce), so it is a statement of its own.
     if let Some(secret) = secret {
-        sqlx::query("update ops.projects set backup_s3_secret = $2 where id = $1")
-            .bind(project_id)
-            .bind(secret)
-            .execute(conn)
-            .await?;
+        sqlx::query("update ops.projects set backup_s3_secret = $2 where id = $1").bind(project_id).bind(secret).execute(conn).await?;
     }
     Ok(())
 }
@@ -86,10 +64,7 @@ struct EnvLine {
 
 /// The project's environments, production first, with schedules and last good backups.
 /// `schedule_text` is left empty for the caller (the server describes cron expressions).
-pub async fn environments(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-) -> Result<Vec<EnvironmentBackups>, sqlx::Error> {
+pub async fn environments(conn: &mut PgConnection, project_id: Uuid) -> Result<Vec<EnvironmentBackups>, sqlx::Error> {
     let lines: Vec<EnvLine> = sqlx::query_as(
         "select e.id, e.name, e.stage, e.database_name, e.data_dir, e.last_good_backup_at,
                 (select count(*) from ops.backups b where b.environment_id = e.id and b.kind = 'manual'
@@ -129,13 +104,7 @@ pub async fn environments(
 }
 
 /// Backups of a project (or one environment), newest first; deleted ones only if asked.
-pub async fn list(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-    env_id: Option<Uuid>,
-    include_deleted: bool,
-    limit: i64,
-) -> Result<Vec<BackupRow>, sqlx::Error> {
+pub async fn list(conn: &mut PgConnection, project_id: Uuid, env_id: Option<Uuid>, include_deleted: bool, limit: i64) -> Result<Vec<BackupRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {BACKUP_COLS} from ops.backups b join ops.environments e on e.id = b.environment_id
           where b.project_id = $1 and ($2::uuid is null or b.environment_id = $2)
@@ -158,21 +127,11 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<BackupRow>,
 }
 
 /// The project a backup belongs to, and where its parts are (`storage` snapshot, key prefix).
-pub async fn location(
-    conn: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<(Uuid, serde_json::Value, String)>, sqlx::Error> {
-    sqlx::query_as("select project_id, storage, location from ops.backups where id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+pub async fn location(conn: &mut PgConnection, id: Uuid) -> Result<Option<(Uuid, serde_json::Value, String)>, sqlx::Error> {
+    sqlx::query_as("select project_id, storage, location from ops.backups where id = $1").bind(id).fetch_optional(conn).await
 }
 
-pub async fn list_restores(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-    limit: i64,
-) -> Result<Vec<RestoreRow>, sqlx::Error> {
+pub async fn list_restores(conn: &mut PgConnection, project_id: Uuid, limit: i64) -> Result<Vec<RestoreRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {RESTORE_COLS} from ops.restores r join ops.backups b on b.id = r.backup_id
            join ops.environments se on se.id = b.environment_id join ops.environments te on te.id = r.target_environment_id
@@ -184,10 +143,7 @@ pub async fn list_restores(
     .await
 }
 
-pub async fn get_restore(
-    conn: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<RestoreRow>, sqlx::Error> {
+pub async fn get_restore(conn: &mut PgConnection, id: Uuid) -> Result<Option<RestoreRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {RESTORE_COLS} from ops.restores r join ops.backups b on b.id = r.backup_id
            join ops.environments se on se.id = b.environment_id join ops.environments te on te.id = r.target_environment_id
@@ -209,19 +165,8 @@ pub enum ManualRefused {
 
 /// Queues a manual backup of `env_id`, or returns the one already queued or running (second
 /// value true). Five manual backups per environment in any 24 hours.
-pub async fn queue_manual(
-    conn: &mut PgConnection,
-    env_id: Uuid,
-    user: Uuid,
-    email: &str,
-    reason: &str,
-) -> Result<Result<(Uuid, bool), ManualRefused>, sqlx::Error> {
-    let env: Option<(Uuid, Option<String>)> = sqlx::query_as(
-        "select project_id, database_name from ops.environments where id = $1 for update",
-    )
-    .bind(env_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+pub async fn queue_manual(conn: &mut PgConnection, env_id: Uuid, user: Uuid, email: &str, reason: &str) -> Result<Result<(Uuid, bool), ManualRefused>, sqlx::Error> {
+    let env: Option<(Uuid, Option<String>)> = sqlx::query_as("select project_id, database_name from ops.environments where id = $1 for update").bind(env_id).fetch_optional(&mut *conn).await?;
     let Some((project_id, database)) = env else {
         return Err(sqlx::Error::RowNotFound);
     };
@@ -243,33 +188,14 @@ pub async fn queue_manual(
     .await?;
     if recent.len() as i64 >= MANUAL_BACKUPS_PER_DAY {
         let oldest = recent[recent.len() - MANUAL_BACKUPS_PER_DAY as usize];
-        return Ok(Err(ManualRefused::Limit(
-            oldest + chrono::Duration::hours(24),
-        )));
+        return Ok(Err(ManualRefused::Limit(oldest + chrono::Duration::hours(24))));
     }
-    let id = insert(
-        conn,
-        project_id,
-        env_id,
-        BackupKind::Manual,
-        Some(user),
-        email,
-        reason,
-    )
-    .await?;
+    let id = insert(conn, project_id, env_id, BackupKind::Manual, Some(user), email, reason).await?;
     Ok(Ok((id, false)))
 }
 
 /// Inserts a pending backup with the project's current storage settings.
-pub async fn insert(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-    env_id: Uuid,
-    kind: BackupKind,
-    user: Option<Uuid>,
-    email: &str,
-    reason: &str,
-) -> Result<Uuid, sqlx::Error> {
+pub async fn insert(conn: &mut PgConnection, project_id: Uuid, env_id: Uuid, kind: BackupKind, user: Option<Uuid>, email: &str, reason: &str) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
         "insert into ops.backups (tenant_id, project_id, environment_id, kind, requested_by, requested_by_email, reason, storage, database_name)
          select e.tenant_id, e.project_id, e.id, $3, $4, $5, $6, p.backup_storage, e.database_name
@@ -307,15 +233,7 @@ pub async fn cancel(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Err
 
 /// Queues a restore of a good backup into `target`. Fails with a unique violation when the
 /// target already has a restore open.
-pub async fn queue_restore(
-    conn: &mut PgConnection,
-    backup_id: Uuid,
-    target: Uuid,
-    mode: RestoreMode,
-    user: Uuid,
-    email: &str,
-    reason: &str,
-) -> Result<Uuid, sqlx::Error> {
+pub async fn queue_restore(conn: &mut PgConnection, backup_id: Uuid, target: Uuid, mode: RestoreMode, user: Uuid, email: &str, reason: &str) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
         "insert into ops.restores (tenant_id, project_id, backup_id, target_environment_id, mode, requested_by, requested_by_email, reason, bytes_expected)
          select b.tenant_id, b.project_id, b.id, $2, $3, $4, $5, $6, b.dump_bytes
@@ -380,10 +298,7 @@ pub async fn save_schedule(
     .await
 }
 
-pub async fn schedule_of(
-    conn: &mut PgConnection,
-    env_id: Uuid,
-) -> Result<Option<ScheduleRow>, sqlx::Error> {
+pub async fn schedule_of(conn: &mut PgConnection, env_id: Uuid) -> Result<Option<ScheduleRow>, sqlx::Error> {
     sqlx::query_as("select id, environment_id, cron, time_zone, enabled, keep_daily, keep_weekly, keep_monthly, next_run_at from ops.backup_schedules where environment_id = $1")
         .bind(env_id)
         .fetch_optional(conn)
@@ -391,18 +306,6 @@ pub async fn schedule_of(
 }
 
 /// Sets where an environment's Odoo data directory is (its file store is backed up with it).
-pub async fn set_data_dir(
-    conn: &mut PgConnection,
-    env_id: Uuid,
-    data_dir: Option<&str>,
-) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("update ops.environments set data_dir = $2 where id = $1")
-            .bind(env_id)
-            .bind(data_dir)
-            .execute(conn)
-            .await?
-            .rows_affected()
-            > 0,
-    )
+pub async fn set_data_dir(conn: &mut PgConnection, env_id: Uuid, data_dir: Option<&str>) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("update ops.environments set data_dir = $2 where id = $1").bind(env_id).bind(data_dir).execute(conn).await?.rows_affected() > 0)
 }

@@ -1,8 +1,6 @@
 //! `ops.builds` and the branches they build: enqueueing (with batching), the grid,
 //! histories, cancel and rebuild, and the runner's side of the queue.
-use crate::models::{
-    BuildCard, BuildRunner, BuildState, BuildTrigger, FailureKind, GridRow, Stage,
-};
+use crate::models::{BuildCard, BuildRunner, BuildState, BuildTrigger, FailureKind, GridRow, Stage};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -47,11 +45,7 @@ pub struct Enqueued {
 
 /// Creates or updates the branch, then queues one build for its head commit. Pending builds
 /// of the same branch that have not started yet are cancelled as superseded.
-pub async fn enqueue(
-    conn: &mut PgConnection,
-    b: &NewBuild<'_>,
-    preview_slug: &str,
-) -> Result<Enqueued, sqlx::Error> {
+pub async fn enqueue(conn: &mut PgConnection, b: &NewBuild<'_>, preview_slug: &str) -> Result<Enqueued, sqlx::Error> {
     let branch_id: Uuid = sqlx::query_scalar(
         "insert into ops.branches (tenant_id, project_id, environment_id, name, head_sha, pr_number, preview_slug)
          values (ops.current_tenant_id(), $1,
@@ -82,22 +76,15 @@ pub async fn enqueue(
         .fetch_optional(&mut *conn)
         .await?;
         if let Some((build_id, number)) = existing {
-            return Ok(Enqueued {
-                build_id,
-                number,
-                created: false,
-                superseded: vec![],
-            });
+            return Ok(Enqueued { build_id, number, created: false, superseded: vec![] });
         }
     }
 
     // The row lock on the project serializes numbering across concurrent deliveries.
-    let number: i64 = sqlx::query_scalar(
-        "update ops.projects set build_seq = build_seq + 1 where id = $1 returning build_seq",
-    )
-    .bind(b.project_id)
-    .fetch_one(&mut *conn)
-    .await?;
+    let number: i64 = sqlx::query_scalar("update ops.projects set build_seq = build_seq + 1 where id = $1 returning build_seq")
+        .bind(b.project_id)
+        .fetch_one(&mut *conn)
+        .await?;
     let build_id: Uuid = sqlx::query_scalar(
         "insert into ops.builds (tenant_id, project_id, branch_id, number, sha, message, author, trigger, runner,
                                  pr_number, requested_by, delivery_guid, repo_full_name, not_before, state, started_at)
@@ -134,21 +121,11 @@ pub async fn enqueue(
     .bind(b.sha)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(Enqueued {
-        build_id,
-        number,
-        created: true,
-        superseded,
-    })
+    Ok(Enqueued { build_id, number, created: true, superseded })
 }
 
 /// Marks a branch deleted: archived, its queued builds cancelled, its previews stopped.
-pub async fn archive_branch(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-    name: &str,
-    reason: &str,
-) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn archive_branch(conn: &mut PgConnection, project_id: Uuid, name: &str, reason: &str) -> Result<Option<Uuid>, sqlx::Error> {
     let id: Option<Uuid> =
         sqlx::query_scalar("update ops.branches set archived_at = now() where project_id = $1 and name = $2 returning id")
             .bind(project_id)
@@ -162,11 +139,7 @@ pub async fn archive_branch(
 }
 
 /// Cancels a branch's queued and running builds and asks its previews to stop.
-pub async fn stop_branch_work(
-    conn: &mut PgConnection,
-    branch_id: Uuid,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn stop_branch_work(conn: &mut PgConnection, branch_id: Uuid, reason: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "update ops.builds set state = 'cancelled', failure = 'cancelled', finished_at = now(), error = left($2, 2000)
           where branch_id = $1 and state = 'pending'",
@@ -175,21 +148,15 @@ pub async fn stop_branch_work(
     .bind(reason)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "update ops.builds set cancel_requested = true where branch_id = $1 and state = 'running'",
-    )
-    .bind(branch_id)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query("update ops.builds set cancel_requested = true where branch_id = $1 and state = 'running'")
+        .bind(branch_id)
+        .execute(&mut *conn)
+        .await?;
     crate::db::previews::stop_for_branch(conn, branch_id, reason).await?;
     Ok(())
 }
 
-pub async fn branch_id_by_name(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-    name: &str,
-) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn branch_id_by_name(conn: &mut PgConnection, project_id: Uuid, name: &str) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar("select id from ops.branches where project_id = $1 and name = $2")
         .bind(project_id)
         .bind(name)
@@ -225,11 +192,7 @@ fn grid_row(m: BranchMeta, builds: Vec<BuildCard>) -> GridRow {
 const BRANCH_COLUMNS: &str = "br.id, br.name, e.stage, e.name as environment_name, br.pr_number, br.preview_slug, br.archived_at";
 
 /// The grid: active branches, production first, each with its latest `per_branch` builds.
-pub async fn grid(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-    per_branch: i64,
-) -> Result<Vec<GridRow>, sqlx::Error> {
+pub async fn grid(conn: &mut PgConnection, project_id: Uuid, per_branch: i64) -> Result<Vec<GridRow>, sqlx::Error> {
     let branches = sqlx::query_as::<_, BranchMeta>(sqlx::AssertSqlSafe(format!(
         "select {BRANCH_COLUMNS}
            from ops.branches br left join ops.environments e on e.id = br.environment_id
@@ -255,23 +218,14 @@ pub async fn grid(
     Ok(branches
         .into_iter()
         .map(|m| {
-            let mine = builds
-                .iter()
-                .filter(|b| b.branch_id == m.id)
-                .cloned()
-                .collect();
+            let mine = builds.iter().filter(|b| b.branch_id == m.id).cloned().collect();
             grid_row(m, mine)
         })
         .collect())
 }
 
 /// One branch with its builds, newest first.
-pub async fn branch_history(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-    branch_id: Uuid,
-    limit: i64,
-) -> Result<Option<GridRow>, sqlx::Error> {
+pub async fn branch_history(conn: &mut PgConnection, project_id: Uuid, branch_id: Uuid, limit: i64) -> Result<Option<GridRow>, sqlx::Error> {
     let meta = sqlx::query_as::<_, BranchMeta>(sqlx::AssertSqlSafe(format!(
         "select {BRANCH_COLUMNS} from ops.branches br left join ops.environments e on e.id = br.environment_id where br.id = $1 and br.project_id = $2"
     )))
@@ -291,10 +245,7 @@ pub async fn branch_history(
     Ok(Some(grid_row(meta, builds)))
 }
 
-pub async fn card(
-    conn: &mut PgConnection,
-    build_id: Uuid,
-) -> Result<Option<BuildCard>, sqlx::Error> {
+pub async fn card(conn: &mut PgConnection, build_id: Uuid) -> Result<Option<BuildCard>, sqlx::Error> {
     sqlx::query_as::<_, BuildCard>(sqlx::AssertSqlSafe(format!(
         "select {CARD_COLUMNS} from ops.builds b join ops.branches br on br.id = b.branch_id where b.id = $1"
     )))
@@ -315,10 +266,7 @@ pub struct BuildPlace {
     pub preview_slug: Option<String>,
 }
 
-pub async fn place(
-    conn: &mut PgConnection,
-    build_id: Uuid,
-) -> Result<Option<BuildPlace>, sqlx::Error> {
+pub async fn place(conn: &mut PgConnection, build_id: Uuid) -> Result<Option<BuildPlace>, sqlx::Error> {
     sqlx::query_as::<_, BuildPlace>(
         "select p.id as project_id, p.slug as project_slug, p.name as project_name, br.id as branch_id,
                 br.name as branch_name, br.environment_id as env_id, br.preview_slug
@@ -332,18 +280,12 @@ pub async fn place(
 
 /// Cancels a queued build at once, or asks the runner holding a running one to stop.
 /// Returns the state the build was in, or None if it does not exist (in this tenant).
-pub async fn request_cancel(
-    conn: &mut PgConnection,
-    build_id: Uuid,
-) -> Result<Option<BuildState>, sqlx::Error> {
-    let before: Option<(BuildState, BuildRunner)> =
-        sqlx::query_as("select state, runner from ops.builds where id = $1 for update")
-            .bind(build_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some((state, runner)) = before else {
-        return Ok(None);
-    };
+pub async fn request_cancel(conn: &mut PgConnection, build_id: Uuid) -> Result<Option<BuildState>, sqlx::Error> {
+    let before: Option<(BuildState, BuildRunner)> = sqlx::query_as("select state, runner from ops.builds where id = $1 for update")
+        .bind(build_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some((state, runner)) = before else { return Ok(None) };
     match (state, runner) {
         (BuildState::Pending, _) | (BuildState::Running, BuildRunner::External) => {
             sqlx::query(
@@ -355,10 +297,7 @@ pub async fn request_cancel(
             .await?;
         }
         (BuildState::Running, BuildRunner::Embedded) => {
-            sqlx::query("update ops.builds set cancel_requested = true where id = $1")
-                .bind(build_id)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query("update ops.builds set cancel_requested = true where id = $1").bind(build_id).execute(&mut *conn).await?;
         }
         _ => {}
     }
@@ -401,11 +340,7 @@ pub async fn job(conn: &mut PgConnection, build_id: Uuid) -> Result<Option<Build
 }
 
 /// Keeps the claim alive; returns whether a cancel was requested (or the build was taken away).
-pub async fn heartbeat(
-    conn: &mut PgConnection,
-    build_id: Uuid,
-    worker: &str,
-) -> Result<bool, sqlx::Error> {
+pub async fn heartbeat(conn: &mut PgConnection, build_id: Uuid, worker: &str) -> Result<bool, sqlx::Error> {
     let row: Option<bool> = sqlx::query_scalar(
         "update ops.builds set heartbeat_at = now() where id = $1 and worker = $2 and state = 'running'
          returning cancel_requested",
@@ -417,16 +352,8 @@ pub async fn heartbeat(
     Ok(row.unwrap_or(true))
 }
 
-pub async fn set_has_start(
-    conn: &mut PgConnection,
-    build_id: Uuid,
-    has_start: bool,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("update ops.builds set has_start = $2 where id = $1")
-        .bind(build_id)
-        .bind(has_start)
-        .execute(conn)
-        .await?;
+pub async fn set_has_start(conn: &mut PgConnection, build_id: Uuid, has_start: bool) -> Result<(), sqlx::Error> {
+    sqlx::query("update ops.builds set has_start = $2 where id = $1").bind(build_id).bind(has_start).execute(conn).await?;
     Ok(())
 }
 
@@ -440,12 +367,7 @@ pub struct Outcome {
 }
 
 /// Records the end of a run held by `worker` (a build taken over by another worker is left alone).
-pub async fn finish(
-    conn: &mut PgConnection,
-    build_id: Uuid,
-    worker: &str,
-    o: &Outcome,
-) -> Result<bool, sqlx::Error> {
+pub async fn finish(conn: &mut PgConnection, build_id: Uuid, worker: &str, o: &Outcome) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "update ops.builds set state = $3, failure = $4, failed_step = $5, error = left($6, 2000), finished_at = now()
           where id = $1 and worker = $2 and state = 'running'",
@@ -462,13 +384,7 @@ pub async fn finish(
 }
 
 /// Puts a build that failed for infrastructure reasons back in the queue after `delay_secs`.
-pub async fn retry_later(
-    conn: &mut PgConnection,
-    build_id: Uuid,
-    worker: &str,
-    delay_secs: i64,
-    error: &str,
-) -> Result<bool, sqlx::Error> {
+pub async fn retry_later(conn: &mut PgConnection, build_id: Uuid, worker: &str, delay_secs: i64, error: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "update ops.builds set state = 'pending', attempt = attempt + 1, worker = null, started_at = null,
                 not_before = now() + make_interval(secs => $3::double precision), error = left($4, 2000)
@@ -488,12 +404,7 @@ pub async fn retry_later(
 
 /// Sets the state of a build reported by an external CI. Only external builds accept it,
 /// and a finished build stays finished.
-pub async fn set_external_state(
-    conn: &mut PgConnection,
-    build_id: Uuid,
-    state: BuildState,
-    error: &str,
-) -> Result<Option<BuildState>, sqlx::Error> {
+pub async fn set_external_state(conn: &mut PgConnection, build_id: Uuid, state: BuildState, error: &str) -> Result<Option<BuildState>, sqlx::Error> {
     sqlx::query_scalar(
         "update ops.builds
             set state = $2,
@@ -512,14 +423,8 @@ pub async fn set_external_state(
 }
 
 /// Runner and state of a build (None when not visible in this tenant).
-pub async fn state_of(
-    conn: &mut PgConnection,
-    build_id: Uuid,
-) -> Result<Option<(BuildState, BuildRunner, Uuid)>, sqlx::Error> {
-    sqlx::query_as("select state, runner, project_id from ops.builds where id = $1")
-        .bind(build_id)
-        .fetch_optional(conn)
-        .await
+pub async fn state_of(conn: &mut PgConnection, build_id: Uuid) -> Result<Option<(BuildState, BuildRunner, Uuid)>, sqlx::Error> {
+    sqlx::query_as("select state, runner, project_id from ops.builds where id = $1").bind(build_id).fetch_optional(conn).await
 }
 
 /// A stable, URL-safe preview slug for a branch: `<project>-<branch>-<4 random hex>`
@@ -547,12 +452,7 @@ mod tests {
     fn preview_slugs_are_url_safe_and_bounded() {
         let s = super::preview_slug("acme-erp", "feature/Invoice Layout!!");
         assert!(s.starts_with("acme-erp-feature-invoice-layout-"), "{s}");
-        assert!(
-            s.len() <= 76
-                && s.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
-            "{s}"
-        );
+        assert!(s.len() <= 76 && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{s}");
         let long = super::preview_slug(&"p".repeat(60), &"b".repeat(200));
         assert!(long.len() <= 76, "{long}");
     }

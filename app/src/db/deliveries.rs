@@ -15,10 +15,7 @@ pub struct NewDelivery<'a> {
 
 /// Records a delivery. For a verified GUID seen before, nothing is inserted: the existing
 /// row's redelivery count goes up and `None` is returned.
-pub async fn record(
-    conn: &mut PgConnection,
-    d: &NewDelivery<'_>,
-) -> Result<Option<i64>, sqlx::Error> {
+pub async fn record(conn: &mut PgConnection, d: &NewDelivery<'_>) -> Result<Option<i64>, sqlx::Error> {
     let id: Option<i64> = sqlx::query_scalar(
         "insert into ops.webhook_deliveries (tenant_id, project_id, delivery_guid, event, signature_ok, outcome, detail, payload_bytes)
          values (ops.current_tenant_id(), $1, left($2, 100), left($3, 100), $4, $5, left($6, 1000), $7)
@@ -48,13 +45,7 @@ pub async fn record(
 }
 
 /// Sets what a recorded delivery caused.
-pub async fn resolve(
-    conn: &mut PgConnection,
-    id: i64,
-    outcome: DeliveryOutcome,
-    detail: &str,
-    build_id: Option<Uuid>,
-) -> Result<(), sqlx::Error> {
+pub async fn resolve(conn: &mut PgConnection, id: i64, outcome: DeliveryOutcome, detail: &str, build_id: Option<Uuid>) -> Result<(), sqlx::Error> {
     sqlx::query("update ops.webhook_deliveries set outcome = $2, detail = left($3, 1000), build_id = $4 where id = $1")
         .bind(id)
         .bind(outcome)
@@ -65,11 +56,7 @@ pub async fn resolve(
     Ok(())
 }
 
-pub async fn list(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-    limit: i64,
-) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+pub async fn list(conn: &mut PgConnection, project_id: Uuid, limit: i64) -> Result<Vec<DeliveryRow>, sqlx::Error> {
     sqlx::query_as::<_, DeliveryRow>(
         "select d.id, d.delivery_guid, d.event, d.signature_ok, d.outcome, d.detail, d.build_id, b.number as build_number,
                 d.payload_bytes, d.redeliveries, d.created_at

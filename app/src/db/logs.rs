@@ -43,18 +43,12 @@ pub fn valid_source(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 63
         && b[0].is_ascii_lowercase()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"_.:-".contains(c))
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"_.:-".contains(c))
 }
 
 /// Appends a batch in one statement (one round trip, one NOTIFY). The tenant comes from
 /// the transaction's claims; RLS refuses a job or environment of another tenant.
-pub async fn insert_batch(
-    conn: &mut PgConnection,
-    job_id: Option<Uuid>,
-    env_id: Option<Uuid>,
-    events: &[NewEvent],
-) -> Result<u64, sqlx::Error> {
+pub async fn insert_batch(conn: &mut PgConnection, job_id: Option<Uuid>, env_id: Option<Uuid>, events: &[NewEvent]) -> Result<u64, sqlx::Error> {
     if events.is_empty() {
         return Ok(0);
     }
@@ -67,11 +61,7 @@ pub async fn insert_batch(
         levels.push(e.level.as_str());
         sources.push(e.source.as_str());
         messages.push(clean_message(&e.message));
-        metas.push(if e.meta.is_null() {
-            "{}".to_string()
-        } else {
-            e.meta.to_string()
-        });
+        metas.push(if e.meta.is_null() { "{}".to_string() } else { e.meta.to_string() });
         ats.push(e.at);
     }
     // `(select ops.current_tenant_id())` is evaluated once per statement; called bare it runs
@@ -104,10 +94,7 @@ pub struct Cursor {
 impl Cursor {
     pub fn parse(s: &str) -> Option<Cursor> {
         let (tx, id) = s.trim().split_once(':')?;
-        let c = Cursor {
-            tx: tx.parse().ok()?,
-            id: id.parse().ok()?,
-        };
+        let c = Cursor { tx: tx.parse().ok()?, id: id.parse().ok()? };
         (c.tx >= 0 && c.id >= 0).then_some(c)
     }
 }
@@ -156,18 +143,12 @@ impl Filter {
             for _ in self.required_words() {
                 c.push(format!("message ilike ${}", next()));
             }
-            c.push(format!(
-                "to_tsvector('simple', message) @@ websearch_to_tsquery('simple', ${})",
-                next()
-            ));
+            c.push(format!("to_tsvector('simple', message) @@ websearch_to_tsquery('simple', ${})", next()));
         }
         (c, n)
     }
 
-    fn bind<'q, O>(
-        &'q self,
-        mut q: QueryAs<'q, Postgres, O, PgArguments>,
-    ) -> QueryAs<'q, Postgres, O, PgArguments> {
+    fn bind<'q, O>(&'q self, mut q: QueryAs<'q, Postgres, O, PgArguments>) -> QueryAs<'q, Postgres, O, PgArguments> {
         if let Some(v) = self.job_id {
             q = q.bind(v);
         }
@@ -192,23 +173,13 @@ impl Filter {
     /// Words every match must contain: plain alphanumeric terms that are not negated and not
     /// part of an `or` (a necessary condition for the full-text match, never a stronger one).
     pub fn required_words(&self) -> Vec<String> {
-        let Some(text) = &self.text else {
-            return vec![];
-        };
-        if text
-            .split_whitespace()
-            .any(|w| w.eq_ignore_ascii_case("or"))
-        {
+        let Some(text) = &self.text else { return vec![] };
+        if text.split_whitespace().any(|w| w.eq_ignore_ascii_case("or")) {
             return vec![];
         }
         text.split_whitespace()
             .map(|w| w.trim_matches('"'))
-            .filter(|w| {
-                !w.starts_with('-')
-                    && !w.is_empty()
-                    && w.len() <= 64
-                    && w.chars().all(|c| c.is_alphanumeric())
-            })
+            .filter(|w| !w.starts_with('-') && !w.is_empty() && w.len() <= 64 && w.chars().all(|c| c.is_alphanumeric()))
             .map(str::to_string)
             .take(8)
             .collect()
@@ -217,8 +188,7 @@ impl Filter {
 
 // `tx_num`, not `tx`: an output column named `tx` would shadow the indexed column in
 // `order by`, and PostgreSQL would then sort every matching row instead of reading the index.
-const COLUMNS: &str =
-    "id, tx::text::int8 as tx_num, job_id, env_id, level, source, message, meta, created_at";
+const COLUMNS: &str = "id, tx::text::int8 as tx_num, job_id, env_id, level, source, message, meta, created_at";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
@@ -236,10 +206,7 @@ pub struct EventRow {
 
 impl EventRow {
     pub fn cursor(&self) -> Cursor {
-        Cursor {
-            tx: self.tx,
-            id: self.id,
-        }
+        Cursor { tx: self.tx, id: self.id }
     }
 }
 
@@ -261,12 +228,7 @@ impl From<EventRow> for LogLine {
 
 /// The newest `limit` lines before `before` (or the newest of all), newest first, plus
 /// whether older ones exist.
-pub async fn page_before(
-    conn: &mut PgConnection,
-    f: &Filter,
-    before: Option<Cursor>,
-    limit: i64,
-) -> Result<(Vec<EventRow>, bool), sqlx::Error> {
+pub async fn page_before(conn: &mut PgConnection, f: &Filter, before: Option<Cursor>, limit: i64) -> Result<(Vec<EventRow>, bool), sqlx::Error> {
     let (mut c, n) = f.conditions(1);
     c.push("tx < pg_snapshot_xmin(pg_current_snapshot())".into());
     if before.is_some() {
@@ -284,13 +246,7 @@ pub async fn page_before(
 }
 
 /// Lines after `after` (and up to `until`, if given), oldest first, up to the visibility horizon.
-pub async fn after(
-    conn: &mut PgConnection,
-    f: &Filter,
-    after: Cursor,
-    until: Option<Cursor>,
-    limit: i64,
-) -> Result<Vec<EventRow>, sqlx::Error> {
+pub async fn after(conn: &mut PgConnection, f: &Filter, after: Cursor, until: Option<Cursor>, limit: i64) -> Result<Vec<EventRow>, sqlx::Error> {
     let (mut c, n) = f.conditions(1);
     c.push("tx < pg_snapshot_xmin(pg_current_snapshot())".into());
     c.push(format!("(tx, id) > (${}::text::xid8, ${})", n, n + 1));
@@ -298,10 +254,7 @@ pub async fn after(
         c.push(format!("(tx, id) <= (${}::text::xid8, ${})", n + 2, n + 3));
     }
     let sql = format!("select {COLUMNS} from ops.run_events where {} order by run_events.tx, run_events.id limit {limit}", c.join(" and "));
-    let mut q = f
-        .bind(sqlx::query_as::<_, EventRow>(sqlx::AssertSqlSafe(sql)))
-        .bind(after.tx.to_string())
-        .bind(after.id);
+    let mut q = f.bind(sqlx::query_as::<_, EventRow>(sqlx::AssertSqlSafe(sql))).bind(after.tx.to_string()).bind(after.id);
     if let Some(u) = until {
         q = q.bind(u.tx.to_string()).bind(u.id);
     }
@@ -310,13 +263,8 @@ pub async fn after(
 
 /// Where a tail starts when there is nothing to show yet: just before the horizon.
 pub async fn horizon(conn: &mut PgConnection) -> Result<Cursor, sqlx::Error> {
-    let tx: i64 = sqlx::query_scalar("select pg_snapshot_xmin(pg_current_snapshot())::text::int8")
-        .fetch_one(conn)
-        .await?;
-    Ok(Cursor {
-        tx: (tx - 1).max(0),
-        id: i64::MAX,
-    })
+    let tx: i64 = sqlx::query_scalar("select pg_snapshot_xmin(pg_current_snapshot())::text::int8").fetch_one(conn).await?;
+    Ok(Cursor { tx: (tx - 1).max(0), id: i64::MAX })
 }
 
 /// Distinct sources in the tenant's recent lines (for the filter menu).
@@ -333,19 +281,12 @@ mod tests {
     use super::*;
 
     fn words(q: &str) -> Vec<String> {
-        Filter {
-            text: Some(q.into()),
-            ..Default::default()
-        }
-        .required_words()
+        Filter { text: Some(q.into()), ..Default::default() }.required_words()
     }
 
     #[test]
     fn only_plain_positive_words_become_substring_prefilters() {
-        assert_eq!(
-            words("invoice \"stock move\" -draft"),
-            vec!["invoice", "stock", "move"]
-        );
+        assert_eq!(words("invoice \"stock move\" -draft"), vec!["invoice", "stock", "move"]);
         assert!(words("invoice or stock").is_empty());
         assert_eq!(words("foo.bar 100%"), Vec::<String>::new());
     }

@@ -22,10 +22,7 @@ pub struct MailboxRow {
 }
 
 /// Every environment of a project with its inbox size (environments without a mailbox too).
-pub async fn inboxes(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-) -> Result<Vec<InboxSummary>, sqlx::Error> {
+pub async fn inboxes(conn: &mut PgConnection, project_id: Uuid) -> Result<Vec<InboxSummary>, sqlx::Error> {
     let rows: Vec<(Uuid, String, Stage, i64, Option<DateTime<Utc>>, bool)> = sqlx::query_as(
         "select e.id, e.name, e.stage,
                 coalesce(c.n, 0), c.last, m.environment_id is not null
@@ -41,18 +38,14 @@ pub async fn inboxes(
     .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(environment_id, environment_name, stage, messages, last_received, has_mailbox)| {
-                InboxSummary {
-                    environment_id,
-                    environment_name,
-                    stage,
-                    messages,
-                    last_received,
-                    has_mailbox,
-                }
-            },
-        )
+        .map(|(environment_id, environment_name, stage, messages, last_received, has_mailbox)| InboxSummary {
+            environment_id,
+            environment_name,
+            stage,
+            messages,
+            last_received,
+            has_mailbox,
+        })
         .collect())
 }
 
@@ -64,33 +57,23 @@ const MAILBOX_SELECT: &str = "select e.id as environment_id, e.name as environme
    join ops.environments e on e.id = m.environment_id
    join ops.projects p on p.id = e.project_id";
 
-pub async fn mailbox(
-    conn: &mut PgConnection,
-    environment_id: Uuid,
-) -> Result<Option<MailboxRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{MAILBOX_SELECT} where m.environment_id = $1"
-    )))
-    .bind(environment_id)
-    .fetch_optional(conn)
-    .await
+pub async fn mailbox(conn: &mut PgConnection, environment_id: Uuid) -> Result<Option<MailboxRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{MAILBOX_SELECT} where m.environment_id = $1")))
+        .bind(environment_id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Creates the environment's mailbox with fresh credentials unless it has one. Returns
 /// `None` when the environment does not exist for this tenant.
-pub async fn ensure_mailbox(
-    conn: &mut PgConnection,
-    environment_id: Uuid,
-) -> Result<Option<MailboxRow>, sqlx::Error> {
+pub async fn ensure_mailbox(conn: &mut PgConnection, environment_id: Uuid) -> Result<Option<MailboxRow>, sqlx::Error> {
     let names: Option<(String, String)> = sqlx::query_as(
         "select p.slug, e.name from ops.environments e join ops.projects p on p.id = e.project_id where e.id = $1",
     )
     .bind(environment_id)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((project, env)) = names else {
-        return Ok(None);
-    };
+    let Some((project, env)) = names else { return Ok(None) };
     sqlx::query(
         "insert into ops.mailboxes (tenant_id, environment_id, smtp_username, smtp_password)
          values (ops.current_tenant_id(), $1, $2, $3) on conflict (environment_id) do nothing",
@@ -105,80 +88,44 @@ pub async fn ensure_mailbox(
 
 /// `shop-staging-3fa9c1`: readable, unique across tenants thanks to the random suffix.
 fn new_username(project: &str, env: &str) -> String {
-    let base: String = format!("{project}-{env}")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .take(100)
-        .collect();
-    format!(
-        "{}-{}",
-        base.trim_matches('-').to_ascii_lowercase(),
-        crate::auth::token::random_hex(3)
-    )
+    let base: String = format!("{project}-{env}").chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(100).collect();
+    format!("{}-{}", base.trim_matches('-').to_ascii_lowercase(), crate::auth::token::random_hex(3))
 }
 
 /// New password (the username stays, so only the secret in the app's settings changes).
 pub async fn rotate(conn: &mut PgConnection, environment_id: Uuid) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "update ops.mailboxes set smtp_password = $2, rotated_at = now() where environment_id = $1",
-    )
-    .bind(environment_id)
-    .bind(crate::auth::token::random_hex(16))
-    .execute(conn)
-    .await?;
+    let done = sqlx::query("update ops.mailboxes set smtp_password = $2, rotated_at = now() where environment_id = $1")
+        .bind(environment_id)
+        .bind(crate::auth::token::random_hex(16))
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn set_retention(
-    conn: &mut PgConnection,
-    environment_id: Uuid,
-    max_messages: i32,
-    max_age_days: i32,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "update ops.mailboxes set max_messages = $2, max_age_days = $3 where environment_id = $1",
-    )
-    .bind(environment_id)
-    .bind(max_messages)
-    .bind(max_age_days)
-    .execute(conn)
-    .await?;
+pub async fn set_retention(conn: &mut PgConnection, environment_id: Uuid, max_messages: i32, max_age_days: i32) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("update ops.mailboxes set max_messages = $2, max_age_days = $3 where environment_id = $1")
+        .bind(environment_id)
+        .bind(max_messages)
+        .bind(max_age_days)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// One page of an inbox, newest first. `q` matches subject, addresses (envelope and
 /// headers) and the text body, case-insensitively.
-pub async fn list(
-    conn: &mut PgConnection,
-    environment_id: Uuid,
-    q: &str,
-    offset: i64,
-    limit: i64,
-) -> Result<MessagePage, sqlx::Error> {
+pub async fn list(conn: &mut PgConnection, environment_id: Uuid, q: &str, offset: i64, limit: i64) -> Result<MessagePage, sqlx::Error> {
     let pattern = like_pattern(q);
     let filter = "where environment_id = $1
         and ($2::text is null or subject ilike $2 or header_from ilike $2 or header_to ilike $2
              or header_cc ilike $2 or envelope_from ilike $2 or array_to_string(envelope_to, ' ') ilike $2
              or text_body ilike $2)";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "select count(*) from ops.mailbox_messages {filter}"
-    )))
-    .bind(environment_id)
-    .bind(&pattern)
-    .fetch_one(&mut *conn)
-    .await?;
-    let rows: Vec<(
-        Uuid,
-        DateTime<Utc>,
-        String,
-        String,
-        String,
-        String,
-        Vec<String>,
-        i32,
-        i32,
-        bool,
-    )> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from ops.mailbox_messages {filter}")))
+        .bind(environment_id)
+        .bind(&pattern)
+        .fetch_one(&mut *conn)
+        .await?;
+    let rows: Vec<(Uuid, DateTime<Utc>, String, String, String, String, Vec<String>, i32, i32, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select id, received_at, header_from, envelope_from, header_to, subject, envelope_to, size,
                 jsonb_array_length(attachments)::int, parse_error is not null
            from ops.mailbox_messages {filter}
@@ -192,36 +139,18 @@ pub async fn list(
     .await?;
     let items = rows
         .into_iter()
-        .map(
-            |(
-                id,
-                received_at,
-                hfrom,
-                efrom,
-                hto,
-                subject,
-                eto,
-                size,
-                attachments,
-                parse_failed,
-            )| MessageSummary {
-                id,
-                received_at,
-                from: if hfrom.is_empty() { efrom } else { hfrom },
-                to: if hto.is_empty() { eto.join(", ") } else { hto },
-                subject,
-                size,
-                attachments,
-                parse_failed,
-            },
-        )
+        .map(|(id, received_at, hfrom, efrom, hto, subject, eto, size, attachments, parse_failed)| MessageSummary {
+            id,
+            received_at,
+            from: if hfrom.is_empty() { efrom } else { hfrom },
+            to: if hto.is_empty() { eto.join(", ") } else { hto },
+            subject,
+            size,
+            attachments,
+            parse_failed,
+        })
         .collect();
-    Ok(MessagePage {
-        items,
-        total,
-        offset: offset.max(0),
-        limit: limit.clamp(1, 200),
-    })
+    Ok(MessagePage { items, total, offset: offset.max(0), limit: limit.clamp(1, 200) })
 }
 
 /// `%q%` with LIKE's wildcards escaped; `None` for an empty search.
@@ -230,10 +159,7 @@ fn like_pattern(q: &str) -> Option<String> {
     if q.is_empty() {
         return None;
     }
-    let escaped = q
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
+    let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     Some(format!("%{escaped}%"))
 }
 
@@ -275,32 +201,17 @@ pub async fn message(conn: &mut PgConnection, id: Uuid) -> Result<Option<Message
 }
 
 /// Subject and raw bytes (for the .eml download and attachments).
-pub async fn raw(
-    conn: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<(Uuid, String, Vec<u8>)>, sqlx::Error> {
-    sqlx::query_as("select environment_id, subject, raw from ops.mailbox_messages where id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+pub async fn raw(conn: &mut PgConnection, id: Uuid) -> Result<Option<(Uuid, String, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as("select environment_id, subject, raw from ops.mailbox_messages where id = $1").bind(id).fetch_optional(conn).await
 }
 
 /// Deletes one message; returns its environment when it existed.
 pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("delete from ops.mailbox_messages where id = $1 returning environment_id")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_scalar("delete from ops.mailbox_messages where id = $1 returning environment_id").bind(id).fetch_optional(conn).await
 }
 
 pub async fn clear(conn: &mut PgConnection, environment_id: Uuid) -> Result<u64, sqlx::Error> {
-    Ok(
-        sqlx::query("delete from ops.mailbox_messages where environment_id = $1")
-            .bind(environment_id)
-            .execute(conn)
-            .await?
-            .rows_affected(),
-    )
+    Ok(sqlx::query("delete from ops.mailbox_messages where environment_id = $1").bind(environment_id).execute(conn).await?.rows_affected())
 }
 
 /// A message the SMTP server accepted, ready to store.
@@ -317,10 +228,7 @@ pub struct NewMessage {
 }
 
 /// Stores a batch of one tenant's messages in one statement; returns their ids in order.
-pub async fn insert_batch(
-    conn: &mut PgConnection,
-    batch: &[&NewMessage],
-) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn insert_batch(conn: &mut PgConnection, batch: &[&NewMessage]) -> Result<Vec<Uuid>, sqlx::Error> {
     if batch.is_empty() {
         return Ok(Vec::new());
     }
@@ -369,9 +277,6 @@ mod tests {
     #[test]
     fn usernames_fit_the_column_rule() {
         let u = new_username("shop", "staging");
-        assert!(
-            u.starts_with("shop-staging-") && u.len() == "shop-staging-".len() + 6,
-            "{u}"
-        );
+        assert!(u.starts_with("shop-staging-") && u.len() == "shop-staging-".len() + 6, "{u}");
     }
 }

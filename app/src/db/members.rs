@@ -18,9 +18,9 @@ pub async fn role_of(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<Ro
         "select m.role from ops.memberships m join ops.users u on u.id = m.user_id
           where m.user_id = $1 and not u.disabled",
     )
-    .bind(user_id)
-    .fetch_optional(conn)
-    .await
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Inserts a user row. The id is generated here because the new row is not readable back
@@ -32,23 +32,17 @@ pub async fn insert_user(
     display_name: &str,
     password_hash: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into ops.users (id, email, display_name, password_hash) values ($1, $2, $3, $4)",
-    )
-    .bind(id)
-    .bind(email)
-    .bind(display_name)
-    .bind(password_hash)
-    .execute(conn)
-    .await?;
+    sqlx::query("insert into ops.users (id, email, display_name, password_hash) values ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(email)
+        .bind(display_name)
+        .bind(password_hash)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
-pub async fn insert_membership(
-    conn: &mut PgConnection,
-    user_id: Uuid,
-    role: Role,
-) -> Result<(), sqlx::Error> {
+pub async fn insert_membership(conn: &mut PgConnection, user_id: Uuid, role: Role) -> Result<(), sqlx::Error> {
     sqlx::query("insert into ops.memberships (tenant_id, user_id, role) values (ops.current_tenant_id(), $1, $2)")
         .bind(user_id)
         .bind(role)
@@ -58,11 +52,7 @@ pub async fn insert_membership(
 }
 
 /// Returns false when the user is not a member of the claimed tenant.
-pub async fn set_role(
-    conn: &mut PgConnection,
-    user_id: Uuid,
-    role: Role,
-) -> Result<bool, sqlx::Error> {
+pub async fn set_role(conn: &mut PgConnection, user_id: Uuid, role: Role) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("update ops.memberships set role = $2 where user_id = $1")
         .bind(user_id)
         .bind(role)

@@ -47,10 +47,7 @@ impl Db {
     }
 
     /// A transaction whose queries see only `claims.tenant_id`'s rows.
-    pub async fn tenant_tx(
-        &self,
-        claims: &DbClaims,
-    ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    pub async fn tenant_tx(&self, claims: &DbClaims) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         set_claims(&mut tx, claims).await?;
         Ok(tx)
@@ -65,10 +62,7 @@ impl Db {
 
 /// Sets the claims for the rest of the current transaction only (`is_local = true`), so a
 /// pooled connection never carries one request's tenant into the next.
-pub async fn set_claims(
-    conn: &mut sqlx::PgConnection,
-    claims: &DbClaims,
-) -> Result<(), sqlx::Error> {
+pub async fn set_claims(conn: &mut sqlx::PgConnection, claims: &DbClaims) -> Result<(), sqlx::Error> {
     let json = serde_json::to_string(claims).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query("select set_config('request.jwt.claims', $1, true)")
         .bind(json)

@@ -19,10 +19,7 @@ pub async fn defaults(conn: &mut PgConnection) -> Result<Vec<NeutralizeRule>, sq
 }
 
 /// A project's rules in the order they run.
-pub async fn rules(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-) -> Result<Vec<NeutralizeRule>, sqlx::Error> {
+pub async fn rules(conn: &mut PgConnection, project_id: Uuid) -> Result<Vec<NeutralizeRule>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("select {RULE_COLS} from ops.neutralize_rules where project_id = $1 order by position, name")))
         .bind(project_id)
         .fetch_all(conn)
@@ -30,43 +27,27 @@ pub async fn rules(
 }
 
 /// A project's enabled rules, for a run.
-pub async fn enabled_rules(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-) -> Result<Vec<NeutralizeRule>, sqlx::Error> {
-    Ok(rules(conn, project_id)
-        .await?
-        .into_iter()
-        .filter(|r| r.enabled)
-        .collect())
+pub async fn enabled_rules(conn: &mut PgConnection, project_id: Uuid) -> Result<Vec<NeutralizeRule>, sqlx::Error> {
+    Ok(rules(conn, project_id).await?.into_iter().filter(|r| r.enabled).collect())
 }
 
 /// One rule with its project.
-pub async fn rule(
-    conn: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<(Uuid, NeutralizeRule)>, sqlx::Error> {
+pub async fn rule(conn: &mut PgConnection, id: Uuid) -> Result<Option<(Uuid, NeutralizeRule)>, sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Row {
         project_id: Uuid,
         #[sqlx(flatten)]
         rule: NeutralizeRule,
     }
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select project_id, {RULE_COLS} from ops.neutralize_rules where id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(conn)
-    .await?;
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!("select project_id, {RULE_COLS} from ops.neutralize_rules where id = $1")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
     Ok(row.map(|r| (r.project_id, r.rule)))
 }
 
 /// Adds a rule after the project's last one.
-pub async fn insert_rule(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-    r: &ValidRule,
-) -> Result<NeutralizeRule, sqlx::Error> {
+pub async fn insert_rule(conn: &mut PgConnection, project_id: Uuid, r: &ValidRule) -> Result<NeutralizeRule, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into ops.neutralize_rules (tenant_id, project_id, position, name, description, kind, table_name, set_sql, where_sql, column_pattern, exclude)
          select p.tenant_id, p.id,
@@ -89,11 +70,7 @@ pub async fn insert_rule(
 }
 
 /// Replaces what a rule does (its kind included); `None` if there is no such rule.
-pub async fn update_rule(
-    conn: &mut PgConnection,
-    id: Uuid,
-    r: &ValidRule,
-) -> Result<Option<NeutralizeRule>, sqlx::Error> {
+pub async fn update_rule(conn: &mut PgConnection, id: Uuid, r: &ValidRule) -> Result<Option<NeutralizeRule>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update ops.neutralize_rules
             set name = $2, description = $3, kind = $4, table_name = $5, set_sql = $6, where_sql = $7, column_pattern = $8, exclude = $9
@@ -113,27 +90,18 @@ pub async fn update_rule(
     .await
 }
 
-pub async fn set_enabled(
-    conn: &mut PgConnection,
-    id: Uuid,
-    enabled: bool,
-) -> Result<Option<NeutralizeRule>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "update ops.neutralize_rules set enabled = $2 where id = $1 returning {RULE_COLS}"
-    )))
-    .bind(id)
-    .bind(enabled)
-    .fetch_optional(conn)
-    .await
+pub async fn set_enabled(conn: &mut PgConnection, id: Uuid, enabled: bool) -> Result<Option<NeutralizeRule>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("update ops.neutralize_rules set enabled = $2 where id = $1 returning {RULE_COLS}")))
+        .bind(id)
+        .bind(enabled)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Deletes a rule people added; built-in rules stay (they can be disabled). Returns whether
 /// a row went.
 pub async fn delete_rule(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("delete from ops.neutralize_rules where id = $1 and not builtin")
-        .bind(id)
-        .execute(conn)
-        .await?;
+    let done = sqlx::query("delete from ops.neutralize_rules where id = $1 and not builtin").bind(id).execute(conn).await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -166,11 +134,7 @@ pub async fn insert_run(conn: &mut PgConnection, run: &NewRun<'_>) -> Result<Uui
 }
 
 /// Stores the outcome: `succeeded` unless the report carries an error.
-pub async fn finish_run(
-    conn: &mut PgConnection,
-    id: Uuid,
-    report: &NeutralizeReport,
-) -> Result<(), sqlx::Error> {
+pub async fn finish_run(conn: &mut PgConnection, id: Uuid, report: &NeutralizeReport) -> Result<(), sqlx::Error> {
     sqlx::query("update ops.neutralize_runs set status = $2, report = $3, finished_at = now() where id = $1")
         .bind(id)
         .bind(if report.succeeded() { "succeeded" } else { "failed" })
@@ -181,23 +145,8 @@ pub async fn finish_run(
 }
 
 /// The project's latest runs, newest first.
-pub async fn runs(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-    limit: i64,
-) -> Result<Vec<NeutralizeRun>, sqlx::Error> {
-    type Row = (
-        Uuid,
-        Option<Uuid>,
-        Option<String>,
-        Option<Uuid>,
-        String,
-        String,
-        String,
-        Option<Json<serde_json::Value>>,
-        DateTime<Utc>,
-        Option<DateTime<Utc>>,
-    );
+pub async fn runs(conn: &mut PgConnection, project_id: Uuid, limit: i64) -> Result<Vec<NeutralizeRun>, sqlx::Error> {
+    type Row = (Uuid, Option<Uuid>, Option<String>, Option<Uuid>, String, String, String, Option<Json<serde_json::Value>>, DateTime<Utc>, Option<DateTime<Utc>>);
     let rows: Vec<Row> = sqlx::query_as(
         "select r.id, r.environment_id, e.name, r.promotion_id, r.actor_email, r.database_name, r.status, r.report,
                 r.started_at, r.finished_at
@@ -213,31 +162,18 @@ pub async fn runs(
     .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(
-                id,
-                environment_id,
-                environment_name,
-                promotion_id,
-                actor_email,
-                database_name,
-                status,
-                report,
-                started_at,
-                finished_at,
-            )| NeutralizeRun {
-                id,
-                environment_id,
-                environment_name,
-                promotion_id,
-                actor_email,
-                database_name,
-                status,
-                // A report written by another version that no longer decodes shows as missing.
-                report: report.and_then(|j| serde_json::from_value(j.0).ok()),
-                started_at,
-                finished_at,
-            },
-        )
+        .map(|(id, environment_id, environment_name, promotion_id, actor_email, database_name, status, report, started_at, finished_at)| NeutralizeRun {
+            id,
+            environment_id,
+            environment_name,
+            promotion_id,
+            actor_email,
+            database_name,
+            status,
+            // A report written by another version that no longer decodes shows as missing.
+            report: report.and_then(|j| serde_json::from_value(j.0).ok()),
+            started_at,
+            finished_at,
+        })
         .collect())
 }

@@ -4,10 +4,7 @@ use crate::models::ProjectNotification;
 use sqlx::PgConnection;
 
 /// Unread notifications of every project, newest first.
-pub async fn unread(
-    conn: &mut PgConnection,
-    limit: i64,
-) -> Result<Vec<ProjectNotification>, sqlx::Error> {
+pub async fn unread(conn: &mut PgConnection, limit: i64) -> Result<Vec<ProjectNotification>, sqlx::Error> {
     sqlx::query_as(
         "select p.slug as project_slug, p.name as project_name,
                 n.id, n.level, n.title, n.body, e.name as environment, n.created_at

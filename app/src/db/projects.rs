@@ -14,10 +14,7 @@ struct ProjectRow {
 
 /// Projects of the claimed tenant with their environments (production first); all of them,
 /// or only the one with `slug`.
-async fn fetch(
-    conn: &mut PgConnection,
-    slug: Option<&str>,
-) -> Result<Vec<ProjectSummary>, sqlx::Error> {
+async fn fetch(conn: &mut PgConnection, slug: Option<&str>) -> Result<Vec<ProjectSummary>, sqlx::Error> {
     let projects = sqlx::query_as::<_, ProjectRow>(
         "select p.id, p.slug, p.name, p.repo_url,
                 (select count(*) from ops.branches b where b.project_id = p.id and b.archived_at is null) as branch_count
@@ -41,11 +38,7 @@ async fn fetch(
     Ok(projects
         .into_iter()
         .map(|p| ProjectSummary {
-            environments: envs
-                .iter()
-                .filter(|e| e.project_id == p.id)
-                .cloned()
-                .collect(),
+            environments: envs.iter().filter(|e| e.project_id == p.id).cloned().collect(),
             id: p.id,
             slug: p.slug,
             name: p.name,
@@ -59,17 +52,11 @@ pub async fn list(conn: &mut PgConnection) -> Result<Vec<ProjectSummary>, sqlx::
     fetch(conn, None).await
 }
 
-pub async fn find_by_slug(
-    conn: &mut PgConnection,
-    slug: &str,
-) -> Result<Option<ProjectSummary>, sqlx::Error> {
+pub async fn find_by_slug(conn: &mut PgConnection, slug: &str) -> Result<Option<ProjectSummary>, sqlx::Error> {
     Ok(fetch(conn, Some(slug)).await?.into_iter().next())
 }
 
-pub async fn branches(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-) -> Result<Vec<BranchRow>, sqlx::Error> {
+pub async fn branches(conn: &mut PgConnection, project_id: Uuid) -> Result<Vec<BranchRow>, sqlx::Error> {
     sqlx::query_as::<_, BranchRow>(
         "select b.id, b.name, b.head_sha, e.name as environment_name, e.stage, b.archived_at, b.updated_at
            from ops.branches b

@@ -1,8 +1,7 @@
 //! `ops.promotions`, their approvals, timeline, gate results and notifications, and the
 //! build each environment runs.
 use crate::models::{
-    ApprovalRow, BuildBrief, CommitRow, GateResult, NotificationRow, PromotionEventRow,
-    PromotionKind, PromotionRow, PromotionState, Stage,
+    ApprovalRow, BuildBrief, CommitRow, GateResult, NotificationRow, PromotionEventRow, PromotionKind, PromotionRow, PromotionState, Stage,
 };
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -29,23 +28,13 @@ const ENV_COLS: &str = "e.id, e.project_id, e.name, e.stage, e.branch_name, e.da
 
 /// A project's promotion policy: approvals needed, whether development may skip staging,
 /// and the gate thresholds (defaults for anything not set).
-pub async fn policy(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-) -> Result<(i32, bool, crate::models::GateSettings), sqlx::Error> {
+pub async fn policy(conn: &mut PgConnection, project_id: Uuid) -> Result<(i32, bool, crate::models::GateSettings), sqlx::Error> {
     let (approvals, skip, gates): (i32, bool, serde_json::Value) =
         sqlx::query_as("select required_approvals, allow_dev_to_production, gate_settings from ops.projects where id = $1").bind(project_id).fetch_one(conn).await?;
-    Ok((
-        approvals,
-        skip,
-        serde_json::from_value(gates).unwrap_or_default(),
-    ))
+    Ok((approvals, skip, serde_json::from_value(gates).unwrap_or_default()))
 }
 
-pub async fn environments(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-) -> Result<Vec<EnvRow>, sqlx::Error> {
+pub async fn environments(conn: &mut PgConnection, project_id: Uuid) -> Result<Vec<EnvRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {ENV_COLS} from ops.environments e where e.project_id = $1
           order by case e.stage when 'development' then 0 when 'staging' then 1 else 2 end, e.name"
@@ -55,30 +44,14 @@ pub async fn environments(
     .await
 }
 
-pub async fn environment(
-    conn: &mut PgConnection,
-    env_id: Uuid,
-) -> Result<Option<EnvRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {ENV_COLS} from ops.environments e where e.id = $1"
-    )))
-    .bind(env_id)
-    .fetch_optional(conn)
-    .await
+pub async fn environment(conn: &mut PgConnection, env_id: Uuid) -> Result<Option<EnvRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("select {ENV_COLS} from ops.environments e where e.id = $1"))).bind(env_id).fetch_optional(conn).await
 }
 
 /// Locks the environment row for the rest of the transaction (deploys of one environment
 /// never interleave).
-pub async fn lock_environment(
-    conn: &mut PgConnection,
-    env_id: Uuid,
-) -> Result<Option<EnvRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {ENV_COLS} from ops.environments e where e.id = $1 for update"
-    )))
-    .bind(env_id)
-    .fetch_optional(conn)
-    .await
+pub async fn lock_environment(conn: &mut PgConnection, env_id: Uuid) -> Result<Option<EnvRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("select {ENV_COLS} from ops.environments e where e.id = $1 for update"))).bind(env_id).fetch_optional(conn).await
 }
 
 const BRIEF: &str = "select b.id, b.number, b.sha, b.message, b.author, br.name as branch_name, b.state, b.finished_at,
@@ -86,22 +59,12 @@ const BRIEF: &str = "select b.id, b.number, b.sha, b.message, b.author, br.name 
                    order by case g.status when 'fail' then 0 when 'warn' then 1 when 'pass' then 2 else 3 end limit 1), '') as gates
    from ops.builds b join ops.branches br on br.id = b.branch_id";
 
-pub async fn build_brief(
-    conn: &mut PgConnection,
-    build_id: Uuid,
-) -> Result<Option<BuildBrief>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{BRIEF} where b.id = $1")))
-        .bind(build_id)
-        .fetch_optional(conn)
-        .await
+pub async fn build_brief(conn: &mut PgConnection, build_id: Uuid) -> Result<Option<BuildBrief>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{BRIEF} where b.id = $1"))).bind(build_id).fetch_optional(conn).await
 }
 
 /// The newest successful build of a branch (what a development environment follows).
-pub async fn latest_good_build(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-    branch: &str,
-) -> Result<Option<BuildBrief>, sqlx::Error> {
+pub async fn latest_good_build(conn: &mut PgConnection, project_id: Uuid, branch: &str) -> Result<Option<BuildBrief>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("{BRIEF} where b.project_id = $1 and br.name = $2 and b.state in ('success', 'warning') order by b.number desc limit 1")))
         .bind(project_id)
         .bind(branch)
@@ -122,37 +85,21 @@ const ROW: &str = "select p.id, p.number, p.kind, p.state, se.name as source_env
    left join ops.builds pb on pb.id = p.previous_build_id";
 
 pub async fn row(conn: &mut PgConnection, id: Uuid) -> Result<Option<PromotionRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{ROW} where p.id = $1")))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{ROW} where p.id = $1"))).bind(id).fetch_optional(conn).await
 }
 
 /// Open requests of a project, oldest first, or the newest closed ones.
-pub async fn list(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-    open: bool,
-    limit: i64,
-) -> Result<Vec<PromotionRow>, sqlx::Error> {
+pub async fn list(conn: &mut PgConnection, project_id: Uuid, open: bool, limit: i64) -> Result<Vec<PromotionRow>, sqlx::Error> {
     let (filter, order) = if open {
-        (
-            "p.state not in ('promoted', 'failed', 'rejected', 'cancelled')",
-            "p.created_at",
-        )
+        ("p.state not in ('promoted', 'failed', 'rejected', 'cancelled')", "p.created_at")
     } else {
-        (
-            "p.state in ('promoted', 'failed', 'rejected', 'cancelled')",
-            "p.created_at desc",
-        )
+        ("p.state in ('promoted', 'failed', 'rejected', 'cancelled')", "p.created_at desc")
     };
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{ROW} where p.project_id = $1 and {filter} order by {order} limit $2"
-    )))
-    .bind(project_id)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{ROW} where p.project_id = $1 and {filter} order by {order} limit $2")))
+        .bind(project_id)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
 }
 
 pub struct NewPromotion<'a> {
@@ -173,10 +120,7 @@ pub struct NewPromotion<'a> {
 
 /// Inserts a request with the project's next number. A second open request for the same
 /// target is refused by the `promotions_one_open_per_target` index.
-pub async fn insert(
-    conn: &mut PgConnection,
-    p: &NewPromotion<'_>,
-) -> Result<(Uuid, i64), sqlx::Error> {
+pub async fn insert(conn: &mut PgConnection, p: &NewPromotion<'_>) -> Result<(Uuid, i64), sqlx::Error> {
     let number: i64 = sqlx::query_scalar("update ops.projects set promotion_seq = promotion_seq + 1 where id = $1 returning promotion_seq")
         .bind(p.project_id)
         .fetch_one(&mut *conn)
@@ -207,12 +151,7 @@ pub async fn insert(
 
 /// Moves a request to `to` if it is in one of the states allowed to precede it. Returns
 /// false when it was not (someone else moved it first).
-pub async fn transition(
-    conn: &mut PgConnection,
-    id: Uuid,
-    to: PromotionState,
-    error: Option<&str>,
-) -> Result<bool, sqlx::Error> {
+pub async fn transition(conn: &mut PgConnection, id: Uuid, to: PromotionState, error: Option<&str>) -> Result<bool, sqlx::Error> {
     let from: Vec<PromotionState> = to.sources().to_vec();
     let done = sqlx::query(
         "update ops.promotions set state = $2, error = coalesce($3, error),
@@ -229,13 +168,7 @@ pub async fn transition(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn add_event(
-    conn: &mut PgConnection,
-    id: Uuid,
-    state: PromotionState,
-    message: &str,
-    actor: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn add_event(conn: &mut PgConnection, id: Uuid, state: PromotionState, message: &str, actor: &str) -> Result<(), sqlx::Error> {
     sqlx::query("insert into ops.promotion_events (tenant_id, promotion_id, state, message, actor_email) values (ops.current_tenant_id(), $1, $2, $3, $4)")
         .bind(id)
         .bind(state)
@@ -246,10 +179,7 @@ pub async fn add_event(
     Ok(())
 }
 
-pub async fn events(
-    conn: &mut PgConnection,
-    id: Uuid,
-) -> Result<Vec<PromotionEventRow>, sqlx::Error> {
+pub async fn events(conn: &mut PgConnection, id: Uuid) -> Result<Vec<PromotionEventRow>, sqlx::Error> {
     sqlx::query_as("select state, message, actor_email, created_at from ops.promotion_events where promotion_id = $1 order by id")
         .bind(id)
         .fetch_all(conn)
@@ -264,14 +194,7 @@ pub async fn approvals(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Approval
 }
 
 /// Records a decision; false if this user already decided on this request.
-pub async fn add_approval(
-    conn: &mut PgConnection,
-    id: Uuid,
-    user: Uuid,
-    email: &str,
-    decision: &str,
-    reason: &str,
-) -> Result<bool, sqlx::Error> {
+pub async fn add_approval(conn: &mut PgConnection, id: Uuid, user: Uuid, email: &str, decision: &str, reason: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "insert into ops.promotion_approvals (tenant_id, promotion_id, user_id, user_email, decision, reason)
          values (ops.current_tenant_id(), $1, $2, $3, $4, $5) on conflict (promotion_id, user_id) do nothing",
@@ -286,29 +209,12 @@ pub async fn add_approval(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn set_override(
-    conn: &mut PgConnection,
-    id: Uuid,
-    reason: &str,
-    by: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "update ops.promotions set override_reason = $2, overridden_by_email = $3 where id = $1",
-    )
-    .bind(id)
-    .bind(reason)
-    .bind(by)
-    .execute(conn)
-    .await?;
+pub async fn set_override(conn: &mut PgConnection, id: Uuid, reason: &str, by: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("update ops.promotions set override_reason = $2, overridden_by_email = $3 where id = $1").bind(id).bind(reason).bind(by).execute(conn).await?;
     Ok(())
 }
 
-pub async fn set_preflight_result(
-    conn: &mut PgConnection,
-    id: Uuid,
-    overall: &str,
-    commits: &[CommitRow],
-) -> Result<(), sqlx::Error> {
+pub async fn set_preflight_result(conn: &mut PgConnection, id: Uuid, overall: &str, commits: &[CommitRow]) -> Result<(), sqlx::Error> {
     sqlx::query("update ops.promotions set gates_overall = $2, commits = $3 where id = $1")
         .bind(id)
         .bind(overall)
@@ -319,20 +225,11 @@ pub async fn set_preflight_result(
 }
 
 pub async fn commits(conn: &mut PgConnection, id: Uuid) -> Result<Vec<CommitRow>, sqlx::Error> {
-    let v: Option<serde_json::Value> =
-        sqlx::query_scalar("select commits from ops.promotions where id = $1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await?;
-    Ok(v.and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default())
+    let v: Option<serde_json::Value> = sqlx::query_scalar("select commits from ops.promotions where id = $1").bind(id).fetch_optional(conn).await?;
+    Ok(v.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
 }
 
-pub async fn heartbeat(
-    conn: &mut PgConnection,
-    id: Uuid,
-    worker: &str,
-) -> Result<bool, sqlx::Error> {
+pub async fn heartbeat(conn: &mut PgConnection, id: Uuid, worker: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("update ops.promotions set heartbeat_at = now() where id = $1 and worker = $2 and state in ('preflight_running', 'promoting')")
         .bind(id)
         .bind(worker)
@@ -342,10 +239,7 @@ pub async fn heartbeat(
 }
 
 /// The promotion that last brought the environment its current build.
-pub async fn last_promoted(
-    conn: &mut PgConnection,
-    env_id: Uuid,
-) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn last_promoted(conn: &mut PgConnection, env_id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar("select id from ops.promotions where target_env_id = $1 and state = 'promoted' order by finished_at desc limit 1")
         .bind(env_id)
         .fetch_optional(conn)
@@ -409,27 +303,15 @@ fn to_results(rows: Vec<GateRow>) -> Vec<GateResult> {
         .collect()
 }
 
-const GATE_COLS: &str =
-    "select gate, status, summary, explanation, fix, evidence from ops.gate_results";
+const GATE_COLS: &str = "select gate, status, summary, explanation, fix, evidence from ops.gate_results";
 
-pub async fn gates_of_promotion(
-    conn: &mut PgConnection,
-    id: Uuid,
-) -> Result<Vec<GateResult>, sqlx::Error> {
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{GATE_COLS} where promotion_id = $1 order by id"
-    )))
-    .bind(id)
-    .fetch_all(conn)
-    .await?;
+pub async fn gates_of_promotion(conn: &mut PgConnection, id: Uuid) -> Result<Vec<GateResult>, sqlx::Error> {
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!("{GATE_COLS} where promotion_id = $1 order by id"))).bind(id).fetch_all(conn).await?;
     Ok(to_results(rows))
 }
 
 /// The gates run after a build (the latest run, should a build be checked twice).
-pub async fn gates_of_build(
-    conn: &mut PgConnection,
-    build_id: Uuid,
-) -> Result<Vec<GateResult>, sqlx::Error> {
+pub async fn gates_of_build(conn: &mut PgConnection, build_id: Uuid) -> Result<Vec<GateResult>, sqlx::Error> {
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{GATE_COLS} where build_id = $1 and promotion_id is null
            and created_at = (select max(created_at) from ops.gate_results where build_id = $1 and promotion_id is null)
@@ -441,14 +323,7 @@ pub async fn gates_of_build(
     Ok(to_results(rows))
 }
 
-pub async fn notify(
-    conn: &mut PgConnection,
-    project_id: Uuid,
-    env_id: Option<Uuid>,
-    level: &str,
-    title: &str,
-    body: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn notify(conn: &mut PgConnection, project_id: Uuid, env_id: Option<Uuid>, level: &str, title: &str, body: &str) -> Result<(), sqlx::Error> {
     sqlx::query("insert into ops.notifications (tenant_id, project_id, environment_id, level, title, body) values (ops.current_tenant_id(), $1, $2, $3, $4, $5)")
         .bind(project_id)
         .bind(env_id)
@@ -460,11 +335,7 @@ pub async fn notify(
     Ok(())
 }
 
-pub async fn notifications(
-    conn: &mut PgConnection,
-    project_id: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<NotificationRow>, sqlx::Error> {
+pub async fn notifications(conn: &mut PgConnection, project_id: Option<Uuid>, limit: i64) -> Result<Vec<NotificationRow>, sqlx::Error> {
     sqlx::query_as(
         "select n.id, n.level, n.title, n.body, e.name as environment, n.created_at
            from ops.notifications n left join ops.environments e on e.id = n.environment_id
@@ -478,12 +349,7 @@ pub async fn notifications(
 }
 
 pub async fn dismiss_notification(conn: &mut PgConnection, id: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "update ops.notifications set read_at = now() where id = $1 and read_at is null",
-    )
-    .bind(id)
-    .execute(conn)
-    .await?;
+    let done = sqlx::query("update ops.notifications set read_at = now() where id = $1 and read_at is null").bind(id).execute(conn).await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -491,12 +357,7 @@ pub async fn dismiss_notification(conn: &mut PgConnection, id: i64) -> Result<bo
 // What environments run.
 
 /// Points the environment at `build_id`, remembering what it ran before.
-pub async fn deploy_pointer(
-    conn: &mut PgConnection,
-    env_id: Uuid,
-    build_id: Uuid,
-    previous: Option<Uuid>,
-) -> Result<(), sqlx::Error> {
+pub async fn deploy_pointer(conn: &mut PgConnection, env_id: Uuid, build_id: Uuid, previous: Option<Uuid>) -> Result<(), sqlx::Error> {
     sqlx::query("update ops.environments set build_id = $2, previous_build_id = $3, deployed_at = now() where id = $1")
         .bind(env_id)
         .bind(build_id)
@@ -506,14 +367,7 @@ pub async fn deploy_pointer(
     Ok(())
 }
 
-pub async fn set_instance(
-    conn: &mut PgConnection,
-    env_id: Uuid,
-    state: &str,
-    port: Option<i32>,
-    worker: &str,
-    detail: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn set_instance(conn: &mut PgConnection, env_id: Uuid, state: &str, port: Option<i32>, worker: &str, detail: &str) -> Result<(), sqlx::Error> {
     sqlx::query("update ops.environments set instance_state = $2, instance_port = $3, instance_worker = $4, instance_detail = $5 where id = $1")
         .bind(env_id)
         .bind(state)
@@ -528,11 +382,7 @@ pub async fn set_instance(
 /// After a good build of the environment's branch: a development environment follows its
 /// branch, and an environment that runs nothing yet takes its first good build. Staging and
 /// production otherwise change only through promotions. True when the pointer moved.
-pub async fn follow_branch(
-    conn: &mut PgConnection,
-    env_id: Uuid,
-    build_id: Uuid,
-) -> Result<bool, sqlx::Error> {
+pub async fn follow_branch(conn: &mut PgConnection, env_id: Uuid, build_id: Uuid) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "update ops.environments set previous_build_id = build_id, build_id = $2, deployed_at = now()
           where id = $1 and (stage = 'development' or build_id is null) and build_id is distinct from $2",

@@ -1,8 +1,6 @@
 //! `ops.ssh_keys`, `ops.shell_settings`, `ops.exec_sessions` and `ops.exec_events`. RLS
 //! limits keys to their owner and sessions to their opener (admins and sysadmins see all).
-use crate::models::{
-    EndReason, ExecDirection, SessionFilter, ShellSessionRow, ShellSettings, SshKeyRow, Stage,
-};
+use crate::models::{EndReason, ExecDirection, SessionFilter, ShellSessionRow, ShellSettings, SshKeyRow, Stage};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -26,10 +24,7 @@ pub struct NewKey<'a> {
 }
 
 /// `Ok(None)` when the key (its fingerprint) is already registered in this tenant.
-pub async fn insert_key(
-    conn: &mut PgConnection,
-    k: &NewKey<'_>,
-) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn insert_key(conn: &mut PgConnection, k: &NewKey<'_>) -> Result<Option<Uuid>, sqlx::Error> {
     let r = sqlx::query_scalar(
         "insert into ops.ssh_keys (tenant_id, user_id, name, algorithm, bits, fingerprint, public_key)
          values (ops.current_tenant_id(), ops.current_user_id(), $1, $2, $3, $4, $5) returning id",
@@ -49,32 +44,21 @@ pub async fn insert_key(
 }
 
 /// The removed key's fingerprint, or `None` when the caller has no such key.
-pub async fn delete_key(
-    conn: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<(String, String)>, sqlx::Error> {
-    sqlx::query_as("delete from ops.ssh_keys where id = $1 returning name, fingerprint")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+pub async fn delete_key(conn: &mut PgConnection, id: Uuid) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as("delete from ops.ssh_keys where id = $1 returning name, fingerprint").bind(id).fetch_optional(conn).await
 }
 
 // --- settings ---------------------------------------------------------------------------
 
 pub async fn settings(conn: &mut PgConnection) -> Result<ShellSettings, sqlx::Error> {
-    let row = sqlx::query_as::<_, ShellSettings>(
-        "select default_ttl_minutes, max_ttl_minutes, idle_minutes from ops.shell_settings",
-    )
-    .fetch_optional(conn)
-    .await?;
+    let row = sqlx::query_as::<_, ShellSettings>("select default_ttl_minutes, max_ttl_minutes, idle_minutes from ops.shell_settings")
+        .fetch_optional(conn)
+        .await?;
     Ok(row.unwrap_or_default())
 }
 
 /// Returns the settings before the change, for the audit record.
-pub async fn save_settings(
-    conn: &mut PgConnection,
-    s: &ShellSettings,
-) -> Result<ShellSettings, sqlx::Error> {
+pub async fn save_settings(conn: &mut PgConnection, s: &ShellSettings) -> Result<ShellSettings, sqlx::Error> {
     let before = settings(&mut *conn).await?;
     sqlx::query(
         "insert into ops.shell_settings (tenant_id, default_ttl_minutes, max_ttl_minutes, idle_minutes)
@@ -98,11 +82,7 @@ const SESSION_COLUMNS: &str = "s.id, p.slug as project_slug, s.environment_id, s
        s.bytes_in, s.bytes_out, s.events";
 
 /// Sessions the caller may see, newest first, filtered.
-pub async fn list_sessions(
-    conn: &mut PgConnection,
-    f: &SessionFilter,
-    limit: i64,
-) -> Result<Vec<ShellSessionRow>, sqlx::Error> {
+pub async fn list_sessions(conn: &mut PgConnection, f: &SessionFilter, limit: i64) -> Result<Vec<ShellSessionRow>, sqlx::Error> {
     let sql = format!(
         "select {SESSION_COLUMNS} from ops.exec_sessions s join ops.projects p on p.id = s.project_id
           where ($1 = '' or s.environment_id::text = $1)
@@ -120,28 +100,18 @@ pub async fn list_sessions(
 }
 
 /// The caller's own sessions that are still open (to reattach on load).
-pub async fn my_open_sessions(
-    conn: &mut PgConnection,
-) -> Result<Vec<ShellSessionRow>, sqlx::Error> {
+pub async fn my_open_sessions(conn: &mut PgConnection) -> Result<Vec<ShellSessionRow>, sqlx::Error> {
     let sql = format!(
         "select {SESSION_COLUMNS} from ops.exec_sessions s join ops.projects p on p.id = s.project_id
           where s.user_id = ops.current_user_id() and s.state = 'open' and s.expires_at > now()
           order by s.created_at"
     );
-    sqlx::query_as::<_, ShellSessionRow>(sqlx::AssertSqlSafe(sql))
-        .fetch_all(conn)
-        .await
+    sqlx::query_as::<_, ShellSessionRow>(sqlx::AssertSqlSafe(sql)).fetch_all(conn).await
 }
 
-pub async fn get_session(
-    conn: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<ShellSessionRow>, sqlx::Error> {
+pub async fn get_session(conn: &mut PgConnection, id: Uuid) -> Result<Option<ShellSessionRow>, sqlx::Error> {
     let sql = format!("select {SESSION_COLUMNS} from ops.exec_sessions s join ops.projects p on p.id = s.project_id where s.id = $1");
-    sqlx::query_as::<_, ShellSessionRow>(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as::<_, ShellSessionRow>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await
 }
 
 pub struct NewSession<'a> {
@@ -154,10 +124,7 @@ pub struct NewSession<'a> {
     pub idle_seconds: i32,
 }
 
-pub async fn insert_session(
-    conn: &mut PgConnection,
-    n: &NewSession<'_>,
-) -> Result<Uuid, sqlx::Error> {
+pub async fn insert_session(conn: &mut PgConnection, n: &NewSession<'_>) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
         "insert into ops.exec_sessions (tenant_id, project_id, environment_id, environment_name, stage, user_id, user_email,
                                         ttl_seconds, idle_seconds, expires_at)
@@ -194,10 +161,7 @@ pub struct SessionTarget {
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-pub async fn session_target(
-    conn: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<SessionTarget>, sqlx::Error> {
+pub async fn session_target(conn: &mut PgConnection, id: Uuid) -> Result<Option<SessionTarget>, sqlx::Error> {
     sqlx::query_as::<_, SessionTarget>(
         "select s.id, s.user_id, s.user_email, s.project_id, p.slug as project_slug, s.environment_id, s.environment_name,
                 e.database_name, s.stage, s.state, s.idle_seconds, s.ttl_seconds, s.expires_at, s.started_at
@@ -212,12 +176,7 @@ pub async fn session_target(
 
 /// Marks the PTY as started; false when it already was (another attach won) or the session
 /// is no longer open.
-pub async fn mark_started(
-    conn: &mut PgConnection,
-    id: Uuid,
-    os_user: &str,
-    workdir: &str,
-) -> Result<bool, sqlx::Error> {
+pub async fn mark_started(conn: &mut PgConnection, id: Uuid, os_user: &str, workdir: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "update ops.exec_sessions set started_at = now(), os_user = $2, workdir = $3
           where id = $1 and started_at is null and state = 'open' and expires_at > now()",
@@ -230,28 +189,13 @@ pub async fn mark_started(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn record_size(
-    conn: &mut PgConnection,
-    id: Uuid,
-    cols: i32,
-    rows: i32,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("update ops.exec_sessions set cols = $2, rows = $3 where id = $1")
-        .bind(id)
-        .bind(cols)
-        .bind(rows)
-        .execute(conn)
-        .await?;
+pub async fn record_size(conn: &mut PgConnection, id: Uuid, cols: i32, rows: i32) -> Result<(), sqlx::Error> {
+    sqlx::query("update ops.exec_sessions set cols = $2, rows = $3 where id = $1").bind(id).bind(cols).bind(rows).execute(conn).await?;
     Ok(())
 }
 
 /// Closes an open session; false when it was already closed.
-pub async fn close_session(
-    conn: &mut PgConnection,
-    id: Uuid,
-    reason: EndReason,
-    exit_code: Option<i32>,
-) -> Result<bool, sqlx::Error> {
+pub async fn close_session(conn: &mut PgConnection, id: Uuid, reason: EndReason, exit_code: Option<i32>) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "update ops.exec_sessions set state = 'closed', ended_at = now(), end_reason = $2, exit_code = $3
           where id = $1 and state = 'open'",
@@ -274,11 +218,7 @@ pub struct ExecEvent {
 }
 
 /// Appends chunks in one statement and adds them to the session's counters.
-pub async fn append_events(
-    conn: &mut PgConnection,
-    session_id: Uuid,
-    events: &[ExecEvent],
-) -> Result<(), sqlx::Error> {
+pub async fn append_events(conn: &mut PgConnection, session_id: Uuid, events: &[ExecEvent]) -> Result<(), sqlx::Error> {
     if events.is_empty() {
         return Ok(());
     }
@@ -300,12 +240,7 @@ pub async fn append_events(
 }
 
 /// A session's transcript in order (bounded: at most `limit` chunks after `after_seq`).
-pub async fn events(
-    conn: &mut PgConnection,
-    session_id: Uuid,
-    after_seq: i64,
-    limit: i64,
-) -> Result<Vec<ExecEvent>, sqlx::Error> {
+pub async fn events(conn: &mut PgConnection, session_id: Uuid, after_seq: i64, limit: i64) -> Result<Vec<ExecEvent>, sqlx::Error> {
     let rows: Vec<(i64, ExecDirection, i64, Vec<u8>)> = sqlx::query_as(
         "select seq, direction, offset_us, data from ops.exec_events where session_id = $1 and seq > $2 order by seq limit $3",
     )
@@ -314,13 +249,5 @@ pub async fn events(
     .bind(limit)
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(seq, direction, offset_us, data)| ExecEvent {
-            seq,
-            direction,
-            offset_us,
-            data,
-        })
-        .collect())
+    Ok(rows.into_iter().map(|(seq, direction, offset_us, data)| ExecEvent { seq, direction, offset_us, data }).collect())
 }

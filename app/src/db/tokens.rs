@@ -57,12 +57,10 @@ pub async fn insert(conn: &mut PgConnection, t: &NewToken<'_>) -> Result<Uuid, s
 
 /// Returns false if the token does not exist in this tenant or was already revoked.
 pub async fn revoke(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "update ops.api_tokens set revoked_at = now() where id = $1 and revoked_at is null",
-    )
-    .bind(id)
-    .execute(conn)
-    .await?;
+    let done = sqlx::query("update ops.api_tokens set revoked_at = now() where id = $1 and revoked_at is null")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -76,10 +74,7 @@ pub struct TokenScope {
     pub name: String,
 }
 
-pub async fn resolve(
-    conn: &mut PgConnection,
-    token_hash: &str,
-) -> Result<Option<TokenScope>, sqlx::Error> {
+pub async fn resolve(conn: &mut PgConnection, token_hash: &str) -> Result<Option<TokenScope>, sqlx::Error> {
     sqlx::query_as::<_, TokenScope>("select * from ops.auth_api_token($1)")
         .bind(token_hash)
         .fetch_optional(conn)

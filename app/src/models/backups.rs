@@ -36,23 +36,13 @@ pg_enum!(
 impl BackupState {
     /// Queued or in progress: shows a progress bar and can be cancelled.
     pub fn is_open(self) -> bool {
-        matches!(
-            self,
-            BackupState::Pending | BackupState::Running | BackupState::Verifying
-        )
+        matches!(self, BackupState::Pending | BackupState::Running | BackupState::Verifying)
     }
 }
 
 impl RestoreState {
     pub fn is_open(self) -> bool {
-        matches!(
-            self,
-            RestoreState::Pending
-                | RestoreState::SafetyBackup
-                | RestoreState::Restoring
-                | RestoreState::Neutralizing
-                | RestoreState::Switching
-        )
+        matches!(self, RestoreState::Pending | RestoreState::SafetyBackup | RestoreState::Restoring | RestoreState::Neutralizing | RestoreState::Switching)
     }
     /// Until the switch starts a restore can be stopped with nothing changed.
     pub fn can_cancel(self) -> bool {
@@ -74,17 +64,9 @@ pub struct Retention {
 
 impl Retention {
     /// Production's default.
-    pub const PRODUCTION: Retention = Retention {
-        daily: 7,
-        weekly: 4,
-        monthly: 3,
-    };
+    pub const PRODUCTION: Retention = Retention { daily: 7, weekly: 4, monthly: 3 };
     /// Staging and development: best effort, a few recent days.
-    pub const BEST_EFFORT: Retention = Retention {
-        daily: 3,
-        weekly: 0,
-        monthly: 0,
-    };
+    pub const BEST_EFFORT: Retention = Retention { daily: 3, weekly: 0, monthly: 0 };
 
     pub fn for_stage(stage: Stage) -> Retention {
         if stage == Stage::Production {
@@ -126,17 +108,8 @@ impl StorageSettings {
     pub fn label(&self) -> String {
         match self {
             StorageSettings::Local => "the console's backup directory".into(),
-            StorageSettings::S3 {
-                bucket,
-                prefix,
-                endpoint,
-                ..
-            } => {
-                let host = if endpoint.is_empty() {
-                    "AWS S3".to_string()
-                } else {
-                    endpoint.clone()
-                };
+            StorageSettings::S3 { bucket, prefix, endpoint, .. } => {
+                let host = if endpoint.is_empty() { "AWS S3".to_string() } else { endpoint.clone() };
                 if prefix.is_empty() {
                     format!("s3://{bucket} on {host}")
                 } else {
@@ -148,47 +121,22 @@ impl StorageSettings {
 
     /// Checks what a form sent; names the first bad field.
     pub fn validate(&self) -> Result<(), String> {
-        let StorageSettings::S3 {
-            bucket,
-            prefix,
-            endpoint,
-            region,
-            access_key_id,
-            ..
-        } = self
-        else {
+        let StorageSettings::S3 { bucket, prefix, endpoint, region, access_key_id, .. } = self else {
             return Ok(());
         };
         let bucket_ok = (3..=63).contains(&bucket.len())
-            && bucket
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
             && bucket.starts_with(|c: char| c.is_ascii_alphanumeric());
         if !bucket_ok {
-            return Err(
-                "bucket: 3 to 63 characters, lower-case letters, digits, '-' and '.'".into(),
-            );
+            return Err("bucket: 3 to 63 characters, lower-case letters, digits, '-' and '.'".into());
         }
-        if prefix.len() > 200
-            || prefix.split('/').any(|s| s == ".." || s == ".")
-            || prefix.starts_with('/')
-        {
-            return Err(
-                "prefix: at most 200 characters, no leading '/', no '.' or '..' segments".into(),
-            );
+        if prefix.len() > 200 || prefix.split('/').any(|s| s == ".." || s == ".") || prefix.starts_with('/') {
+            return Err("prefix: at most 200 characters, no leading '/', no '.' or '..' segments".into());
         }
-        if !endpoint.is_empty()
-            && !endpoint.starts_with("https://")
-            && !endpoint.starts_with("http://")
-        {
+        if !endpoint.is_empty() && !endpoint.starts_with("https://") && !endpoint.starts_with("http://") {
             return Err("endpoint: an http:// or https:// URL, or empty for AWS".into());
         }
-        if region.is_empty()
-            || region.len() > 40
-            || !region
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-')
-        {
+        if region.is_empty() || region.len() > 40 || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err("region: letters, digits and '-', such as us-east-1".into());
         }
         if access_key_id.len() > 200 {
@@ -382,23 +330,9 @@ mod tests {
         let s3: StorageSettings = serde_json::from_str(r#"{"kind":"s3","bucket":"odoo-backups","endpoint":"http://127.0.0.1:9000","allow_http":true}"#).unwrap();
         assert!(s3.validate().is_ok());
         assert!(s3.label().contains("s3://odoo-backups"));
-        let bad = StorageSettings::S3 {
-            bucket: "B".into(),
-            prefix: String::new(),
-            endpoint: String::new(),
-            region: "us-east-1".into(),
-            allow_http: false,
-            access_key_id: String::new(),
-        };
+        let bad = StorageSettings::S3 { bucket: "B".into(), prefix: String::new(), endpoint: String::new(), region: "us-east-1".into(), allow_http: false, access_key_id: String::new() };
         assert!(bad.validate().unwrap_err().starts_with("bucket"));
-        let traversal = StorageSettings::S3 {
-            bucket: "odoo".into(),
-            prefix: "a/../b".into(),
-            endpoint: String::new(),
-            region: "us-east-1".into(),
-            allow_http: false,
-            access_key_id: String::new(),
-        };
+        let traversal = StorageSettings::S3 { bucket: "odoo".into(), prefix: "a/../b".into(), endpoint: String::new(), region: "us-east-1".into(), allow_http: false, access_key_id: String::new() };
         assert!(traversal.validate().unwrap_err().starts_with("prefix"));
     }
 

@@ -28,10 +28,7 @@ pg_enum!(DeliveryOutcome, "ops.delivery_outcome" { Accepted = "accepted", Ignore
 
 impl BuildState {
     pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            BuildState::Success | BuildState::Warning | BuildState::Failed | BuildState::Cancelled
-        )
+        matches!(self, BuildState::Success | BuildState::Warning | BuildState::Failed | BuildState::Cancelled)
     }
     pub fn is_active(self) -> bool {
         matches!(self, BuildState::Pending | BuildState::Running)
@@ -79,11 +76,7 @@ impl BuildCard {
     /// Seconds between start and finish (or now, while running).
     pub fn duration_secs(&self, now: DateTime<Utc>) -> Option<i64> {
         let start = self.started_at?;
-        Some(
-            (self.finished_at.unwrap_or(now) - start)
-                .num_seconds()
-                .max(0),
-        )
+        Some((self.finished_at.unwrap_or(now) - start).num_seconds().max(0))
     }
 }
 
@@ -196,14 +189,7 @@ impl LogQuery {
     /// The same filters as a URL query string (for the tail and the CSV export).
     pub fn to_query_string(&self) -> String {
         let mut parts = Vec::new();
-        for (k, v) in [
-            ("project", &self.project),
-            ("env", &self.env),
-            ("build", &self.build),
-            ("level", &self.level),
-            ("source", &self.source),
-            ("q", &self.q),
-        ] {
+        for (k, v) in [("project", &self.project), ("env", &self.env), ("build", &self.build), ("level", &self.level), ("source", &self.source), ("q", &self.q)] {
             if !v.is_empty() {
                 parts.push(format!("{k}={}", crate::components::ui::urlencode(v)));
             }

@@ -20,14 +20,8 @@ pub enum GateId {
 }
 
 impl GateId {
-    pub const ALL: [GateId; 6] = [
-        GateId::Extensions,
-        GateId::ObjectCount,
-        GateId::CronRuntime,
-        GateId::SystemPackages,
-        GateId::Smtp,
-        GateId::LongLivedConnections,
-    ];
+    pub const ALL: [GateId; 6] =
+        [GateId::Extensions, GateId::ObjectCount, GateId::CronRuntime, GateId::SystemPackages, GateId::Smtp, GateId::LongLivedConnections];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -74,12 +68,7 @@ pub enum GateStatus {
 }
 
 impl GateStatus {
-    pub const ALL: [GateStatus; 4] = [
-        GateStatus::Pass,
-        GateStatus::Warn,
-        GateStatus::Fail,
-        GateStatus::Skipped,
-    ];
+    pub const ALL: [GateStatus; 4] = [GateStatus::Pass, GateStatus::Warn, GateStatus::Fail, GateStatus::Skipped];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -121,10 +110,7 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn new(location: impl Into<String>, found: impl Into<String>) -> Evidence {
-        Evidence {
-            location: location.into(),
-            found: found.into(),
-        }
+        Evidence { location: location.into(), found: found.into() }
     }
 }
 
@@ -145,35 +131,14 @@ pub struct GateResult {
 
 impl GateResult {
     /// Builds a result, capping the evidence list.
-    pub fn new(
-        gate: GateId,
-        status: GateStatus,
-        summary: impl Into<String>,
-        explanation: impl Into<String>,
-        fix: impl Into<String>,
-        evidence: Vec<Evidence>,
-    ) -> GateResult {
-        GateResult {
-            gate,
-            status,
-            summary: summary.into(),
-            explanation: explanation.into(),
-            fix: fix.into(),
-            evidence: cap_evidence(evidence),
-        }
+    pub fn new(gate: GateId, status: GateStatus, summary: impl Into<String>, explanation: impl Into<String>, fix: impl Into<String>, evidence: Vec<Evidence>) -> GateResult {
+        GateResult { gate, status, summary: summary.into(), explanation: explanation.into(), fix: fix.into(), evidence: cap_evidence(evidence) }
     }
 
     /// A gate that had none of its inputs: `summary` says what was missing.
     pub fn skipped(gate: GateId, summary: impl Into<String>) -> GateResult {
         let explanation = format!("The {} gate needs its input to say anything; it was not run, which is neither a pass nor a failure.", gate.title().to_lowercase());
-        GateResult::new(
-            gate,
-            GateStatus::Skipped,
-            summary,
-            explanation,
-            "",
-            Vec::new(),
-        )
+        GateResult::new(gate, GateStatus::Skipped, summary, explanation, "", Vec::new())
     }
 }
 
@@ -189,11 +154,7 @@ pub fn cap_evidence(mut evidence: Vec<Evidence>) -> Vec<Evidence> {
 
 /// The worst status of a run (`Skipped` when nothing ran).
 pub fn overall(results: &[GateResult]) -> GateStatus {
-    results
-        .iter()
-        .map(|r| r.status)
-        .max()
-        .unwrap_or(GateStatus::Skipped)
+    results.iter().map(|r| r.status).max().unwrap_or(GateStatus::Skipped)
 }
 
 mod settings;

@@ -22,9 +22,7 @@ impl MailSettings {
     /// every address of that domain).
     pub fn release_allowed(&self, addr: &str) -> bool {
         let addr = addr.trim().to_ascii_lowercase();
-        let Some((_, domain)) = addr.rsplit_once('@') else {
-            return false;
-        };
+        let Some((_, domain)) = addr.rsplit_once('@') else { return false };
         if domain.is_empty() || addr.starts_with('@') {
             return false;
         }
@@ -167,10 +165,7 @@ mod tests {
 
     #[test]
     fn release_allow_list_matches_addresses_and_domains_only() {
-        let s = MailSettings {
-            release_allow: vec!["qa@example.com".into(), "@test.example".into()],
-            ..Default::default()
-        };
+        let s = MailSettings { release_allow: vec!["qa@example.com".into(), "@test.example".into()], ..Default::default() };
         assert!(s.release_allowed("QA@Example.com"));
         assert!(s.release_allowed("anyone@test.example"));
         assert!(!s.release_allowed("other@example.com"));

@@ -49,7 +49,7 @@ pub use gates::*;
 pub use mail::*;
 pub use neutralize::*;
 pub use promotions::*;
-pub use role::{validate_password, Capability, Role, Stage};
 pub use shell::*;
 pub use steps::{BuildConfig, StartStep, Step};
+pub use role::{validate_password, Capability, Role, Stage};
 pub use views::*;

@@ -12,10 +12,7 @@ pub mod sqlcheck;
 /// What a rule does. Mirrors `ops.neutralize_kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type))]
-#[cfg_attr(
-    feature = "ssr",
-    sqlx(type_name = "ops.neutralize_kind", rename_all = "snake_case")
-)]
+#[cfg_attr(feature = "ssr", sqlx(type_name = "ops.neutralize_kind", rename_all = "snake_case"))]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {
     /// `update <table> set <set_sql> [where <where_sql>]`, counting only rows that change.
@@ -77,38 +74,14 @@ pub struct NeutralizeRule {
 impl NeutralizeRule {
     /// What the rule does, in one line, for the rules table.
     pub fn summary(&self) -> String {
-        let filter = |w: &str| {
-            if w.trim().is_empty() {
-                String::new()
-            } else {
-                format!(" where {}", w.trim())
-            }
-        };
+        let filter = |w: &str| if w.trim().is_empty() { String::new() } else { format!(" where {}", w.trim()) };
         match self.kind {
-            RuleKind::Update => format!(
-                "update {} set {}{}",
-                self.table_name,
-                self.set_sql,
-                filter(&self.where_sql)
-            ),
-            RuleKind::Delete => {
-                format!("delete from {}{}", self.table_name, filter(&self.where_sql))
-            }
+            RuleKind::Update => format!("update {} set {}{}", self.table_name, self.set_sql, filter(&self.where_sql)),
+            RuleKind::Delete => format!("delete from {}{}", self.table_name, filter(&self.where_sql)),
             RuleKind::ColumnPattern => {
-                let scope = if self.table_name.is_empty() {
-                    "any table".to_string()
-                } else {
-                    self.table_name.clone()
-                };
-                let except = if self.exclude.trim().is_empty() {
-                    String::new()
-                } else {
-                    format!(", except {}", self.exclude.trim())
-                };
-                format!(
-                    "blank columns ~* {} in {scope}{except}",
-                    self.column_pattern
-                )
+                let scope = if self.table_name.is_empty() { "any table".to_string() } else { self.table_name.clone() };
+                let except = if self.exclude.trim().is_empty() { String::new() } else { format!(", except {}", self.exclude.trim()) };
+                format!("blank columns ~* {} in {scope}{except}", self.column_pattern)
             }
         }
     }
@@ -261,34 +234,20 @@ impl RuleForm {
         if description.chars().count() > 2000 {
             return Err("Description: 2000 characters at most.".into());
         }
-        let kind =
-            RuleKind::parse(&self.kind).ok_or("Kind: choose update, delete or column pattern.")?;
+        let kind = RuleKind::parse(&self.kind).ok_or("Kind: choose update, delete or column pattern.")?;
         let table_name = self.table_name.trim().to_string();
         if !table_name.is_empty() {
             sqlcheck::table_path(&table_name).map_err(|e| format!("Table: {e}"))?;
         } else if kind != RuleKind::ColumnPattern {
-            return Err(
-                "Table: name the table the rule changes (e.g. ir_cron or myschema.mytable).".into(),
-            );
+            return Err("Table: name the table the rule changes (e.g. ir_cron or myschema.mytable).".into());
         }
-        let mut rule = ValidRule {
-            name,
-            description,
-            kind,
-            table_name,
-            set_sql: String::new(),
-            where_sql: String::new(),
-            column_pattern: String::new(),
-            exclude: String::new(),
-        };
+        let mut rule = ValidRule { name, description, kind, table_name, set_sql: String::new(), where_sql: String::new(), column_pattern: String::new(), exclude: String::new() };
         match kind {
             RuleKind::Update | RuleKind::Delete => {
                 if kind == RuleKind::Update {
                     rule.set_sql = self.set_sql.trim().to_string();
                     if rule.set_sql.is_empty() {
-                        return Err(
-                            "Set: an update rule needs assignments, e.g. active = false.".into(),
-                        );
+                        return Err("Set: an update rule needs assignments, e.g. active = false.".into());
                     }
                     if rule.set_sql.len() > 4000 {
                         return Err("Set: 4000 characters at most.".into());
@@ -327,37 +286,16 @@ mod tests {
     use super::*;
 
     fn form(kind: &str, table: &str, set: &str, pattern: &str) -> RuleForm {
-        RuleForm {
-            name: "r".into(),
-            kind: kind.into(),
-            table_name: table.into(),
-            set_sql: set.into(),
-            column_pattern: pattern.into(),
-            ..Default::default()
-        }
+        RuleForm { name: "r".into(), kind: kind.into(), table_name: table.into(), set_sql: set.into(), column_pattern: pattern.into(), ..Default::default() }
     }
 
     #[test]
     fn an_update_needs_a_table_and_assignments() {
-        assert!(form("update", "ir_cron", "active = false", "")
-            .validate()
-            .is_ok());
-        assert!(form("update", "", "active = false", "")
-            .validate()
-            .unwrap_err()
-            .starts_with("Table:"));
-        assert!(form("update", "ir_cron", "  ", "")
-            .validate()
-            .unwrap_err()
-            .starts_with("Set:"));
-        assert!(form("update", "ir cron", "active = false", "")
-            .validate()
-            .unwrap_err()
-            .starts_with("Table:"));
-        assert!(form("nope", "ir_cron", "active = false", "")
-            .validate()
-            .unwrap_err()
-            .starts_with("Kind:"));
+        assert!(form("update", "ir_cron", "active = false", "").validate().is_ok());
+        assert!(form("update", "", "active = false", "").validate().unwrap_err().starts_with("Table:"));
+        assert!(form("update", "ir_cron", "  ", "").validate().unwrap_err().starts_with("Set:"));
+        assert!(form("update", "ir cron", "active = false", "").validate().unwrap_err().starts_with("Table:"));
+        assert!(form("nope", "ir_cron", "active = false", "").validate().unwrap_err().starts_with("Kind:"));
     }
 
     #[test]
@@ -365,10 +303,7 @@ mod tests {
         let mut f = form("column_pattern", "", "active = false", "secret$");
         f.exclude = "res_users.password, public.x.y".into();
         let v = f.validate().unwrap();
-        assert_eq!(
-            (v.set_sql.as_str(), v.exclude.as_str()),
-            ("", "res_users.password, public.x.y")
-        );
+        assert_eq!((v.set_sql.as_str(), v.exclude.as_str()), ("", "res_users.password, public.x.y"));
         f.exclude = "password".into();
         assert!(f.validate().unwrap_err().starts_with("Exclude:"));
     }

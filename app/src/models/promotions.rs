@@ -32,13 +32,7 @@ impl PromotionState {
             Promoted => &[Promoting],
             Failed => &[PreflightRunning, Promoting],
             Rejected => &[AwaitingApproval],
-            Cancelled => &[
-                Requested,
-                PreflightRunning,
-                PreflightFailed,
-                AwaitingApproval,
-                Approved,
-            ],
+            Cancelled => &[Requested, PreflightRunning, PreflightFailed, AwaitingApproval, Approved],
         }
     }
 
@@ -48,13 +42,7 @@ impl PromotionState {
 
     /// Still going somewhere (holds the target environment).
     pub fn is_open(self) -> bool {
-        !matches!(
-            self,
-            PromotionState::Promoted
-                | PromotionState::Failed
-                | PromotionState::Rejected
-                | PromotionState::Cancelled
-        )
+        !matches!(self, PromotionState::Promoted | PromotionState::Failed | PromotionState::Rejected | PromotionState::Cancelled)
     }
 
     pub fn label(self) -> &'static str {
@@ -85,8 +73,7 @@ impl Stage {
 
     /// Whether a build may go straight from `self` to `to`.
     pub fn may_promote_to(self, to: Stage, allow_dev_to_production: bool) -> bool {
-        self.next() == Some(to)
-            || (allow_dev_to_production && self == Stage::Development && to == Stage::Production)
+        self.next() == Some(to) || (allow_dev_to_production && self == Stage::Development && to == Stage::Production)
     }
 }
 
@@ -244,18 +231,12 @@ mod tests {
         assert!(PreflightFailed.can_move_to(AwaitingApproval), "an override");
         assert!(AwaitingApproval.can_move_to(Approved));
         assert!(!Requested.can_move_to(Approved), "gates cannot be skipped");
-        assert!(
-            !PreflightFailed.can_move_to(Approved),
-            "approval needs an override first"
-        );
+        assert!(!PreflightFailed.can_move_to(Approved), "approval needs an override first");
         assert!(!Promoted.can_move_to(Cancelled), "history is never edited");
         assert!(!Rejected.can_move_to(AwaitingApproval));
         for s in PromotionState::ALL {
             if !s.is_open() {
-                assert!(
-                    PromotionState::ALL.iter().all(|t| !s.can_move_to(*t)),
-                    "{s} is final"
-                );
+                assert!(PromotionState::ALL.iter().all(|t| !s.can_move_to(*t)), "{s} is final");
             }
         }
     }

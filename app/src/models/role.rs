@@ -4,10 +4,7 @@ use std::fmt;
 /// A member's role in a tenant. Mirrors the `ops.role` PostgreSQL enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type))]
-#[cfg_attr(
-    feature = "ssr",
-    sqlx(type_name = "ops.role", rename_all = "lowercase")
-)]
+#[cfg_attr(feature = "ssr", sqlx(type_name = "ops.role", rename_all = "lowercase"))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -75,13 +72,7 @@ pub enum Capability {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
-        Role::Admin,
-        Role::Sysadmin,
-        Role::Developer,
-        Role::Tester,
-        Role::Pm,
-    ];
+    pub const ALL: [Role; 5] = [Role::Admin, Role::Sysadmin, Role::Developer, Role::Tester, Role::Pm];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -104,9 +95,7 @@ impl Role {
     }
 
     pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s.trim().to_ascii_lowercase())
+        Role::ALL.into_iter().find(|r| r.as_str() == s.trim().to_ascii_lowercase())
     }
 
     pub fn allows(self, cap: Capability) -> bool {
@@ -120,37 +109,19 @@ impl Role {
             }
             Capability::ManageBuildSettings => self == Role::Admin,
             Capability::ViewMail => true,
-            Capability::ManageMail => {
-                matches!(self, Role::Admin | Role::Sysadmin | Role::Developer)
-            }
-            Capability::ReleaseMail => matches!(
-                self,
-                Role::Admin | Role::Sysadmin | Role::Developer | Role::Tester
-            ),
+            Capability::ManageMail => matches!(self, Role::Admin | Role::Sysadmin | Role::Developer),
+            Capability::ReleaseMail => matches!(self, Role::Admin | Role::Sysadmin | Role::Developer | Role::Tester),
             Capability::ViewPromotions => true,
-            Capability::RequestPromotion => matches!(
-                self,
-                Role::Admin | Role::Sysadmin | Role::Developer | Role::Pm
-            ),
+            Capability::RequestPromotion => matches!(self, Role::Admin | Role::Sysadmin | Role::Developer | Role::Pm),
             Capability::ApprovePromotion => matches!(self, Role::Admin | Role::Pm),
-            Capability::OverrideGate
-            | Capability::ManagePromotionSettings
-            | Capability::VerifyAudit => self == Role::Admin,
+            Capability::OverrideGate | Capability::ManagePromotionSettings | Capability::VerifyAudit => self == Role::Admin,
             Capability::Rollback => matches!(self, Role::Admin | Role::Sysadmin | Role::Pm),
-            Capability::ViewBackups => matches!(
-                self,
-                Role::Admin | Role::Sysadmin | Role::Developer | Role::Pm
-            ),
-            Capability::RunBackup
-            | Capability::RestoreStaging
-            | Capability::DownloadBackup
-            | Capability::ManageBackups => {
+            Capability::ViewBackups => matches!(self, Role::Admin | Role::Sysadmin | Role::Developer | Role::Pm),
+            Capability::RunBackup | Capability::RestoreStaging | Capability::DownloadBackup | Capability::ManageBackups => {
                 matches!(self, Role::Admin | Role::Sysadmin)
             }
             Capability::RestoreProduction => self == Role::Sysadmin,
-            Capability::OpenShell | Capability::ViewShellSessions => {
-                matches!(self, Role::Admin | Role::Sysadmin | Role::Developer)
-            }
+            Capability::OpenShell | Capability::ViewShellSessions => matches!(self, Role::Admin | Role::Sysadmin | Role::Developer),
             Capability::ManageShellSettings => self == Role::Admin,
             Capability::ManageOwnSshKeys => true,
         }
@@ -166,10 +137,7 @@ impl fmt::Display for Role {
 /// An environment's stage. Mirrors the `ops.stage` PostgreSQL enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type))]
-#[cfg_attr(
-    feature = "ssr",
-    sqlx(type_name = "ops.stage", rename_all = "lowercase")
-)]
+#[cfg_attr(feature = "ssr", sqlx(type_name = "ops.stage", rename_all = "lowercase"))]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     Production,
@@ -195,19 +163,13 @@ mod tests {
     fn only_admins_manage_members_and_tokens() {
         for role in Role::ALL {
             assert_eq!(role.allows(Capability::ManageMembers), role == Role::Admin);
-            assert_eq!(
-                role.allows(Capability::ManageApiTokens),
-                role == Role::Admin
-            );
+            assert_eq!(role.allows(Capability::ManageApiTokens), role == Role::Admin);
         }
     }
 
     #[test]
     fn audit_is_for_admins_and_sysadmins() {
-        let allowed: Vec<_> = Role::ALL
-            .into_iter()
-            .filter(|r| r.allows(Capability::ViewAudit))
-            .collect();
+        let allowed: Vec<_> = Role::ALL.into_iter().filter(|r| r.allows(Capability::ViewAudit)).collect();
         assert_eq!(allowed, vec![Role::Admin, Role::Sysadmin]);
     }
 
@@ -224,16 +186,8 @@ mod tests {
     fn everyone_reads_mail_developers_manage_it_and_pms_cannot_release_it() {
         for role in Role::ALL {
             assert!(role.allows(Capability::ViewMail));
-            assert_eq!(
-                role.allows(Capability::ManageMail),
-                matches!(role, Role::Admin | Role::Sysadmin | Role::Developer),
-                "{role}"
-            );
-            assert_eq!(
-                role.allows(Capability::ReleaseMail),
-                role != Role::Pm,
-                "{role}"
-            );
+            assert_eq!(role.allows(Capability::ManageMail), matches!(role, Role::Admin | Role::Sysadmin | Role::Developer), "{role}");
+            assert_eq!(role.allows(Capability::ReleaseMail), role != Role::Pm, "{role}");
         }
     }
 

@@ -50,9 +50,7 @@ pub const MAX_TTL_MINUTES: i32 = 30;
 pub fn may_open_shell(role: Role, stage: Stage) -> bool {
     match stage {
         Stage::Production => role == Role::Sysadmin,
-        Stage::Staging | Stage::Development => {
-            matches!(role, Role::Admin | Role::Sysadmin | Role::Developer)
-        }
+        Stage::Staging | Stage::Development => matches!(role, Role::Admin | Role::Sysadmin | Role::Developer),
     }
 }
 
@@ -66,11 +64,7 @@ pub struct ShellSettings {
 
 impl Default for ShellSettings {
     fn default() -> Self {
-        ShellSettings {
-            default_ttl_minutes: 15,
-            max_ttl_minutes: MAX_TTL_MINUTES,
-            idle_minutes: 10,
-        }
+        ShellSettings { default_ttl_minutes: 15, max_ttl_minutes: MAX_TTL_MINUTES, idle_minutes: 10 }
     }
 }
 
@@ -87,9 +81,7 @@ impl ShellSettingsForm {
         let minutes = |label: &str, v: &str| -> Result<i32, String> {
             match v.trim().parse::<i32>() {
                 Ok(n) if (1..=MAX_TTL_MINUTES).contains(&n) => Ok(n),
-                _ => Err(format!(
-                    "{label}: a whole number of minutes from 1 to {MAX_TTL_MINUTES}."
-                )),
+                _ => Err(format!("{label}: a whole number of minutes from 1 to {MAX_TTL_MINUTES}.")),
             }
         };
         let s = ShellSettings {
@@ -112,10 +104,7 @@ pub fn parse_ttl_minutes(input: &str, settings: &ShellSettings) -> Result<i32, S
     }
     match input.parse::<i32>() {
         Ok(n) if (1..=settings.max_ttl_minutes).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "Time limit: from 1 to {} minutes.",
-            settings.max_ttl_minutes
-        )),
+        _ => Err(format!("Time limit: from 1 to {} minutes.", settings.max_ttl_minutes)),
     }
 }
 
@@ -192,11 +181,7 @@ mod tests {
     #[test]
     fn production_shells_are_for_sysadmins_only() {
         for role in Role::ALL {
-            assert_eq!(
-                may_open_shell(role, Stage::Production),
-                role == Role::Sysadmin,
-                "{role}"
-            );
+            assert_eq!(may_open_shell(role, Stage::Production), role == Role::Sysadmin, "{role}");
             let dev = matches!(role, Role::Admin | Role::Sysadmin | Role::Developer);
             assert_eq!(may_open_shell(role, Stage::Staging), dev, "{role}");
             assert_eq!(may_open_shell(role, Stage::Development), dev, "{role}");
@@ -205,11 +190,7 @@ mod tests {
 
     #[test]
     fn ttl_defaults_and_stays_within_the_tenant_limit() {
-        let s = ShellSettings {
-            default_ttl_minutes: 15,
-            max_ttl_minutes: 20,
-            idle_minutes: 5,
-        };
+        let s = ShellSettings { default_ttl_minutes: 15, max_ttl_minutes: 20, idle_minutes: 5 };
         assert_eq!(parse_ttl_minutes("", &s), Ok(15));
         assert_eq!(parse_ttl_minutes(" 20 ", &s), Ok(20));
         assert!(parse_ttl_minutes("21", &s).is_err());
@@ -219,21 +200,10 @@ mod tests {
 
     #[test]
     fn settings_never_exceed_thirty_minutes_and_keep_default_below_max() {
-        let form = |d: &str, m: &str, i: &str| ShellSettingsForm {
-            default_ttl_minutes: d.into(),
-            max_ttl_minutes: m.into(),
-            idle_minutes: i.into(),
-        };
+        let form = |d: &str, m: &str, i: &str| ShellSettingsForm { default_ttl_minutes: d.into(), max_ttl_minutes: m.into(), idle_minutes: i.into() };
         assert!(form("15", "31", "10").validate().is_err());
         assert!(form("25", "20", "10").validate().is_err());
         assert!(form("15", "30", "x").validate().is_err());
-        assert_eq!(
-            form("10", "30", "5").validate(),
-            Ok(ShellSettings {
-                default_ttl_minutes: 10,
-                max_ttl_minutes: 30,
-                idle_minutes: 5
-            })
-        );
+        assert_eq!(form("10", "30", "5").validate(), Ok(ShellSettings { default_ttl_minutes: 10, max_ttl_minutes: 30, idle_minutes: 5 }));
     }
 }

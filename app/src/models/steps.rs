@@ -50,11 +50,7 @@ pub struct StartStep {
 
 impl Step {
     pub fn timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(
-            self.timeout_seconds
-                .unwrap_or(DEFAULT_STEP_TIMEOUT)
-                .clamp(1, MAX_STEP_TIMEOUT),
-        )
+        std::time::Duration::from_secs(self.timeout_seconds.unwrap_or(DEFAULT_STEP_TIMEOUT).clamp(1, MAX_STEP_TIMEOUT))
     }
 }
 
@@ -68,8 +64,7 @@ impl StartStep {
 impl BuildConfig {
     /// Parses and checks a steps file; the error says what to fix, with the TOML position.
     pub fn parse(text: &str) -> Result<BuildConfig, String> {
-        let cfg: BuildConfig =
-            toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
+        let cfg: BuildConfig = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
         if cfg.steps.is_empty() && cfg.start.is_none() {
             return Err("no [[steps]] and no [start]: nothing to run".into());
         }
@@ -78,16 +73,9 @@ impl BuildConfig {
         }
         let mut seen = std::collections::HashSet::new();
         for s in &cfg.steps {
-            let ok_name = !s.name.is_empty()
-                && s.name.len() <= 40
-                && s.name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            let ok_name = !s.name.is_empty() && s.name.len() <= 40 && s.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !ok_name {
-                return Err(format!(
-                    "step name “{}”: use 1-40 letters, digits, - or _",
-                    s.name
-                ));
+                return Err(format!("step name “{}”: use 1-40 letters, digits, - or _", s.name));
             }
             if !seen.insert(s.name.clone()) {
                 return Err(format!("step “{}” appears twice", s.name));
@@ -126,22 +114,10 @@ mod tests {
 
     #[test]
     fn mistakes_are_explained() {
-        assert!(BuildConfig::parse("[[steps]]\nname = \"a b\"\nrun = \"x\"")
-            .unwrap_err()
-            .contains("a b"));
-        assert!(BuildConfig::parse(
-            "[[steps]]\nname = \"a\"\nrun = \"x\"\n[[steps]]\nname = \"a\"\nrun = \"y\""
-        )
-        .unwrap_err()
-        .contains("twice"));
+        assert!(BuildConfig::parse("[[steps]]\nname = \"a b\"\nrun = \"x\"").unwrap_err().contains("a b"));
+        assert!(BuildConfig::parse("[[steps]]\nname = \"a\"\nrun = \"x\"\n[[steps]]\nname = \"a\"\nrun = \"y\"").unwrap_err().contains("twice"));
         assert!(BuildConfig::parse("steps = 3").is_err());
-        assert!(
-            BuildConfig::parse("[[steps]]\nname = \"a\"\nrun = \"x\"\ncolour = \"red\"")
-                .unwrap_err()
-                .contains("colour")
-        );
-        assert!(BuildConfig::parse("")
-            .unwrap_err()
-            .contains("nothing to run"));
+        assert!(BuildConfig::parse("[[steps]]\nname = \"a\"\nrun = \"x\"\ncolour = \"red\"").unwrap_err().contains("colour"));
+        assert!(BuildConfig::parse("").unwrap_err().contains("nothing to run"));
     }
 }

@@ -1,8 +1,5 @@
 use crate::api::audit::list_audit;
-use crate::components::ui::{
-    fmt_time, EmptyState, ErrorPanel, Loading, PageHeader, BUTTON_SECONDARY, CARD, INPUT, TABLE,
-    TD, TH,
-};
+use crate::components::ui::{fmt_time, EmptyState, ErrorPanel, Loading, PageHeader, BUTTON_SECONDARY, CARD, INPUT, TABLE, TD, TH};
 use crate::models::{Capability, SessionUser};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -13,18 +10,9 @@ use leptos_router::hooks::use_query_map;
 pub fn AuditPage() -> impl IntoView {
     let query = use_query_map();
     let filter = move || query.read().get("action").unwrap_or_default();
-    let before = move || {
-        query
-            .read()
-            .get("before")
-            .and_then(|b| b.parse::<i64>().ok())
-    };
-    let page = Resource::new(
-        move || (before(), filter()),
-        |(b, a)| list_audit(b, if a.is_empty() { None } else { Some(a) }),
-    );
-    let can_verify =
-        use_context::<SessionUser>().is_some_and(|u| u.role.allows(Capability::VerifyAudit));
+    let before = move || query.read().get("before").and_then(|b| b.parse::<i64>().ok());
+    let page = Resource::new(move || (before(), filter()), |(b, a)| list_audit(b, if a.is_empty() { None } else { Some(a) }));
+    let can_verify = use_context::<SessionUser>().is_some_and(|u| u.role.allows(Capability::VerifyAudit));
     view! {
         <Title text="Audit log" />
         <PageHeader title="Audit log" subtitle="Every privileged action in this workspace. Records cannot be edited or deleted.">

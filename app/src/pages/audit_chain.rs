@@ -8,16 +8,14 @@ use leptos_meta::Title;
 const HEAD_NOTE: &str = "Write this down elsewhere: an attacker with database-owner access could rebuild the whole chain; \
                          a head hash you noted earlier proves they did not.";
 
-const HEAD_NOTE_BROKEN: &str =
-    "The head as the database records it now; compare it with a head hash noted earlier to see \
+const HEAD_NOTE_BROKEN: &str = "The head as the database records it now; compare it with a head hash noted earlier to see \
                                  whether the newest records were rewritten too.";
 
 /// Checks the workspace's audit hash chain on demand and shows the head hash and, if the
 /// chain is broken, its first broken link.
 #[component]
 pub fn AuditChainPage() -> impl IntoView {
-    let allowed =
-        use_context::<SessionUser>().is_some_and(|u| u.role.allows(Capability::VerifyAudit));
+    let allowed = use_context::<SessionUser>().is_some_and(|u| u.role.allows(Capability::VerifyAudit));
     if !allowed {
         return view! { <crate::pages::errors::Forbidden reason="Only admins can verify the audit chain." /> }.into_any();
     }

@@ -6,18 +6,9 @@ mod dialog;
 mod settings;
 
 use crate::api::backups::{get_backups, CancelBackup, CancelRestore, CreateBackup, RequestRestore};
-use crate::components::backups::{
-    ago, duration_text, freshness_class, short_sha, use_backup_events, BackupStateChip,
-    ProgressBar, RestoreStateChip,
-};
-use crate::components::ui::{
-    fmt_time, nonempty, EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, BUTTON,
-    BUTTON_DANGER, BUTTON_SECONDARY, CARD, TABLE, TD, TH,
-};
-use crate::models::{
-    human_bytes, AppError, BackupPermissions, BackupRow, BackupState, BackupsOverview,
-    EnvironmentBackups, RestoreRow, Retention, Stage, MANUAL_BACKUPS_PER_DAY,
-};
+use crate::components::backups::{ago, duration_text, freshness_class, short_sha, use_backup_events, BackupStateChip, ProgressBar, RestoreStateChip};
+use crate::components::ui::{fmt_time, nonempty, EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, TABLE, TD, TH};
+use crate::models::{human_bytes, AppError, BackupPermissions, BackupRow, BackupState, BackupsOverview, EnvironmentBackups, RestoreRow, Retention, Stage, MANUAL_BACKUPS_PER_DAY};
 use chrono::Utc;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -52,10 +43,7 @@ impl Ctx {
 /// Production's newest good backup, else the newest good one.
 fn default_backup(o: &BackupsOverview) -> Option<Uuid> {
     let good = || o.backups.iter().filter(|b| b.state == BackupState::Good);
-    good()
-        .find(|b| b.stage == Stage::Production)
-        .or_else(|| good().next())
-        .map(|b| b.id)
+    good().find(|b| b.stage == Stage::Production).or_else(|| good().next()).map(|b| b.id)
 }
 
 /// A list item's identity for `<For/>`: the row as it is now, so only changed rows redraw.
@@ -66,10 +54,7 @@ fn key<T: serde::Serialize>(t: &T) -> String {
 #[component]
 pub fn BackupsPage() -> impl IntoView {
     let params = use_params_map();
-    let data = Resource::new(
-        move || params.read().get("slug").unwrap_or_default(),
-        get_backups,
-    );
+    let data = Resource::new(move || params.read().get("slug").unwrap_or_default(), get_backups);
     view! {
         <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
@@ -127,35 +112,16 @@ fn Overview(o: BackupsOverview) -> impl IntoView {
     };
     Effect::new(move |_| {
         report(c.backup.value().get().map(|r| {
-            r.map(|q| {
-                if q.already_open {
-                    "A backup of this environment is already under way.".to_string()
-                } else {
-                    "Backup queued: it starts in a moment.".to_string()
-                }
-            })
+            r.map(|q| if q.already_open { "A backup of this environment is already under way.".to_string() } else { "Backup queued: it starts in a moment.".to_string() })
         }))
     });
-    Effect::new(move |_| {
-        report(c.cancel.value().get().map(|r| {
-            r.map(|_| "Cancelling the backup: nothing it wrote will be listed as good.".to_string())
-        }))
-    });
-    Effect::new(move |_| {
-        report(
-            c.cancel_restore
-                .value()
-                .get()
-                .map(|r| r.map(|_| "Restore cancelled: nothing was switched.".to_string())),
-        )
-    });
+    Effect::new(move |_| report(c.cancel.value().get().map(|r| r.map(|_| "Cancelling the backup: nothing it wrote will be listed as good.".to_string()))));
+    Effect::new(move |_| report(c.cancel_restore.value().get().map(|r| r.map(|_| "Restore cancelled: nothing was switched.".to_string()))));
     // A refused restore keeps the dialog open with the reason next to the button.
     Effect::new(move |_| match c.restore.value().get() {
         Some(Ok(_)) => {
             c.dialog.set(None);
-            report(Some(Ok(
-                "Restore queued: follow its progress under Restores.".to_string(),
-            )));
+            report(Some(Ok("Restore queued: follow its progress under Restores.".to_string())));
         }
         Some(Err(e)) => c.dialog_error.set(Some(e.to_string())),
         None => {}
@@ -207,37 +173,16 @@ fn EnvCard(e: EnvironmentBackups, open: Option<BackupRow>, c: Ctx) -> impl IntoV
     };
     let schedule = match &e.schedule {
         Some(s) if s.enabled => {
-            let next = s
-                .next_run_at
-                .as_ref()
-                .map(|t| format!(" · next {}", fmt_time(t)))
-                .unwrap_or_default();
-            let text = if e.schedule_text.is_empty() {
-                s.cron.clone()
-            } else {
-                e.schedule_text.clone()
-            };
+            let next = s.next_run_at.as_ref().map(|t| format!(" · next {}", fmt_time(t))).unwrap_or_default();
+            let text = if e.schedule_text.is_empty() { s.cron.clone() } else { e.schedule_text.clone() };
             format!("{text}{next}")
         }
         Some(_) => "Schedule paused: manual backups only".to_string(),
-        None if e.stage == Stage::Production => {
-            "Default daily schedule: set up on the next scheduler pass".to_string()
-        }
+        None if e.stage == Stage::Production => "Default daily schedule: set up on the next scheduler pass".to_string(),
         None => "No schedule: manual backups only".to_string(),
     };
-    let keep = e
-        .schedule
-        .as_ref()
-        .map(|s| Retention {
-            daily: s.keep_daily as u32,
-            weekly: s.keep_weekly as u32,
-            monthly: s.keep_monthly as u32,
-        })
-        .unwrap_or(Retention::for_stage(e.stage));
-    let keeps = format!(
-        "{} daily, {} weekly, {} monthly",
-        keep.daily, keep.weekly, keep.monthly
-    );
+    let keep = e.schedule.as_ref().map(|s| Retention { daily: s.keep_daily as u32, weekly: s.keep_weekly as u32, monthly: s.keep_monthly as u32 }).unwrap_or(Retention::for_stage(e.stage));
+    let keeps = format!("{} daily, {} weekly, {} monthly", keep.daily, keep.weekly, keep.monthly);
     let best_effort = e.best_effort().then(|| {
         let days = keep.daily;
         view! {
@@ -248,28 +193,14 @@ fn EnvCard(e: EnvironmentBackups, open: Option<BackupRow>, c: Ctx) -> impl IntoV
         }
     });
     let used = e.manual_last_day;
-    let used_class = if used >= MANUAL_BACKUPS_PER_DAY {
-        "font-medium text-amber-700"
-    } else {
-        "text-slate-700"
-    };
+    let used_class = if used >= MANUAL_BACKUPS_PER_DAY { "font-medium text-amber-700" } else { "text-slate-700" };
     let has_open = open.is_some();
     // Between the click and the next overview the card already shows the backup starting.
     let starting = move || !has_open && c.starting.with(|s| s.contains(&env_id));
     let busy = move || has_open || starting();
     let no_db = e.database_name.is_none();
-    let label = move || {
-        if busy() {
-            "Backing up…"
-        } else {
-            "Back up now"
-        }
-    };
-    let title = if no_db {
-        "This environment has no database yet"
-    } else {
-        "Dump the database and file store now"
-    };
+    let label = move || if busy() { "Backing up…" } else { "Back up now" };
+    let title = if no_db { "This environment has no database yet" } else { "Dump the database and file store now" };
     view! {
         <div class=format!("{CARD} flex flex-col p-3") data-testid="env-card" data-env=e.name.clone() data-stage=e.stage.as_str()>
             <div class="flex items-center gap-2"><StageBadge stage=e.stage /><span class="font-semibold text-slate-900">{e.name.clone()}</span></div>
@@ -300,11 +231,7 @@ fn EnvCard(e: EnvironmentBackups, open: Option<BackupRow>, c: Ctx) -> impl IntoV
 #[component]
 fn BackupList(c: Ctx) -> impl IntoView {
     let empty = move || c.live.with(|o| o.backups.is_empty());
-    let hint = if c.can.backup {
-        "Production is backed up on its schedule; “Back up now” on an environment takes one right away."
-    } else {
-        "Production is backed up on its schedule; an admin or sysadmin can also take one at any time."
-    };
+    let hint = if c.can.backup { "Production is backed up on its schedule; “Back up now” on an environment takes one right away." } else { "Production is backed up on its schedule; an admin or sysadmin can also take one at any time." };
     view! {
         <section class="mb-6">
             <h2 class="mb-2 text-xs font-semibold uppercase tracking-wider text-slate-500">"Backups"</h2>
@@ -332,23 +259,11 @@ fn BackupLine(b: BackupRow, c: Ctx) -> impl IntoView {
     let size_title = format!(
         "database dump {} · file store {}{}",
         b.dump_bytes.map(human_bytes).unwrap_or_else(|| "–".into()),
-        b.files_bytes
-            .map(human_bytes)
-            .unwrap_or_else(|| "none".into()),
-        b.files_count
-            .map(|n| format!(" ({n} files)"))
-            .unwrap_or_default()
+        b.files_bytes.map(human_bytes).unwrap_or_else(|| "none".into()),
+        b.files_count.map(|n| format!(" ({n} files)")).unwrap_or_default()
     );
-    let size = if b.dump_bytes.is_some() {
-        human_bytes(b.total_bytes())
-    } else {
-        "–".into()
-    };
-    let who = [b.requested_by_email.clone(), b.reason.clone()]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(": ");
+    let size = if b.dump_bytes.is_some() { human_bytes(b.total_bytes()) } else { "–".into() };
+    let who = [b.requested_by_email.clone(), b.reason.clone()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(": ");
     let when = b.finished_at.or(b.started_at).unwrap_or(b.queued_at);
     let part = |p: &str| format!("/api/backups/{id}/parts/{p}");
     view! {
@@ -417,18 +332,8 @@ fn RestoreList(c: Ctx) -> impl IntoView {
 fn RestoreLine(r: RestoreRow, c: Ctx) -> impl IntoView {
     let now = Utc::now();
     let id = r.id;
-    let may_cancel = r.state.can_cancel()
-        && !r.cancel_requested
-        && if r.mode == crate::models::RestoreMode::Production {
-            c.can.restore_production
-        } else {
-            c.can.restore_staging
-        };
-    let mode_class = if r.mode == crate::models::RestoreMode::Production {
-        "bg-rose-600 text-white"
-    } else {
-        "bg-amber-100 text-amber-900"
-    };
+    let may_cancel = r.state.can_cancel() && !r.cancel_requested && if r.mode == crate::models::RestoreMode::Production { c.can.restore_production } else { c.can.restore_staging };
+    let mode_class = if r.mode == crate::models::RestoreMode::Production { "bg-rose-600 text-white" } else { "bg-amber-100 text-amber-900" };
     let when = r.finished_at.or(r.started_at).unwrap_or(r.queued_at);
     view! {
         <tr data-testid="restore-row" data-id=id.to_string() data-state=r.state.as_str() data-mode=r.mode.as_str() data-target=r.target_environment_name.clone()>

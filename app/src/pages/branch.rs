@@ -1,9 +1,7 @@
 //! A branch's history: every build, with a chart of durations over time.
 use crate::api::builds::get_branch_history;
 use crate::components::builds::{age, duration, BuildStateBadge, DurationChart};
-use crate::components::ui::{
-    ErrorPanel, Loading, PageHeader, StageBadge, BUTTON_SECONDARY, CARD, TABLE, TD, TH,
-};
+use crate::components::ui::{ErrorPanel, Loading, PageHeader, StageBadge, BUTTON_SECONDARY, CARD, TABLE, TD, TH};
 use crate::models::BranchHistory;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -15,12 +13,7 @@ pub fn BranchPage() -> impl IntoView {
     let params = use_params_map();
     let key = move || {
         let p = params.read();
-        (
-            p.get("slug").unwrap_or_default(),
-            p.get("branch")
-                .and_then(|b| Uuid::parse_str(&b).ok())
-                .unwrap_or_default(),
-        )
+        (p.get("slug").unwrap_or_default(), p.get("branch").and_then(|b| Uuid::parse_str(&b).ok()).unwrap_or_default())
     };
     let history = Resource::new(key, |(slug, branch)| get_branch_history(slug, branch));
     view! {

@@ -5,10 +5,7 @@ mod gates;
 use crate::api::builds::{get_build, get_build_gates, CancelBuild, RebuildBuild, SharePreview};
 use crate::components::builds::{age, duration, BuildStateBadge};
 use crate::components::logview::LogViewer;
-use crate::components::ui::{
-    fmt_time, nonempty, ErrorPanel, Loading, PageHeader, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY,
-    CARD,
-};
+use crate::components::ui::{nonempty, fmt_time, ErrorPanel, Loading, PageHeader, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD};
 use crate::models::{AppError, BuildDetail, GateResult, LogQuery, PreviewState};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -18,13 +15,7 @@ use uuid::Uuid;
 #[component]
 pub fn BuildPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| Uuid::parse_str(&s).ok())
-            .unwrap_or_default()
-    };
+    let id = move || params.read().get("id").and_then(|s| Uuid::parse_str(&s).ok()).unwrap_or_default();
     let detail = Resource::new(id, get_build);
     // The gates arrive a moment after the build finishes; their insert sends a build event
     // (migration 20261125000004), so both reload on the same events.
@@ -44,12 +35,7 @@ pub fn BuildPage() -> impl IntoView {
 }
 
 #[component]
-fn Detail(
-    d: BuildDetail,
-    gate_results: Result<Vec<GateResult>, AppError>,
-    open: gates::OpenRows,
-    on_change: impl Fn() + Clone + Send + Sync + 'static,
-) -> impl IntoView {
+fn Detail(d: BuildDetail, gate_results: Result<Vec<GateResult>, AppError>, open: gates::OpenRows, on_change: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
     let b = d.build.clone();
     let now = chrono::Utc::now();
     let id = b.id;
@@ -64,15 +50,8 @@ fn Detail(
             navigate(&format!("/builds/{new_id}"), Default::default());
         }
     });
-    let query = LogQuery {
-        build: id.to_string(),
-        ..Default::default()
-    };
-    let preview_url = d
-        .preview_slug
-        .clone()
-        .filter(|_| b.preview_state == Some(PreviewState::Running))
-        .map(|s| format!("/preview/{s}/"));
+    let query = LogQuery { build: id.to_string(), ..Default::default() };
+    let preview_url = d.preview_slug.clone().filter(|_| b.preview_state == Some(PreviewState::Running)).map(|s| format!("/preview/{s}/"));
     let active = b.state.is_active();
     // Every action is always rendered and hidden when it does not apply: a fixed shape
     // hydrates identically whatever the build's state.
@@ -150,3 +129,4 @@ fn origin() -> String {
         String::new()
     }
 }
+

@@ -2,9 +2,7 @@
 //! builds as cards. It refreshes itself when any build of the project changes state.
 use crate::api::builds::get_build_grid;
 use crate::components::builds::{use_build_events, BuildCardView};
-use crate::components::ui::{
-    EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, BUTTON_SECONDARY, CARD,
-};
+use crate::components::ui::{EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, BUTTON_SECONDARY, CARD};
 use crate::models::{BuildGrid, GridRow, Stage};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -31,21 +29,11 @@ pub fn BuildGridPage() -> impl IntoView {
 fn Grid(grid: BuildGrid, on_change: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
     use_build_events(grid.project_id, on_change);
     let slug = grid.project_slug.clone();
-    let groups: Vec<(Stage, Vec<GridRow>)> =
-        [Stage::Production, Stage::Staging, Stage::Development]
-            .into_iter()
-            .map(|stage| {
-                (
-                    stage,
-                    grid.rows
-                        .iter()
-                        .filter(|r| r.stage == stage)
-                        .cloned()
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .filter(|(_, rows)| !rows.is_empty())
-            .collect();
+    let groups: Vec<(Stage, Vec<GridRow>)> = [Stage::Production, Stage::Staging, Stage::Development]
+        .into_iter()
+        .map(|stage| (stage, grid.rows.iter().filter(|r| r.stage == stage).cloned().collect::<Vec<_>>()))
+        .filter(|(_, rows)| !rows.is_empty())
+        .collect();
     let empty = grid.rows.is_empty();
     let links = slug.clone();
     view! {
@@ -81,11 +69,7 @@ fn Grid(grid: BuildGrid, on_change: impl Fn() + Clone + Send + Sync + 'static) -
 #[component]
 fn BranchRow(row: GridRow, slug: String) -> impl IntoView {
     let history = format!("/projects/{slug}/branches/{}", row.branch_id);
-    let preview = row.preview_slug.clone().filter(|_| {
-        row.builds
-            .iter()
-            .any(|b| b.preview_state == Some(crate::models::PreviewState::Running))
-    });
+    let preview = row.preview_slug.clone().filter(|_| row.builds.iter().any(|b| b.preview_state == Some(crate::models::PreviewState::Running)));
     let mut builds = row.builds.clone().into_iter();
     let latest = builds.next();
     view! {

@@ -2,9 +2,7 @@
 mod notifications;
 
 use crate::api::projects::list_projects;
-use crate::components::ui::{
-    fmt_time, EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, CARD,
-};
+use crate::components::ui::{fmt_time, EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, CARD};
 use crate::models::{ProjectSummary, SessionUser, Stage};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -36,20 +34,14 @@ pub fn DashboardPage() -> impl IntoView {
 
 #[component]
 fn Stats(projects: Vec<ProjectSummary>) -> impl IntoView {
-    let envs: Vec<_> = projects
-        .iter()
-        .flat_map(|p| p.environments.iter())
-        .collect();
+    let envs: Vec<_> = projects.iter().flat_map(|p| p.environments.iter()).collect();
     let count = |s: Stage| envs.iter().filter(|e| e.stage == s).count();
     let stats = [
         ("Projects", projects.len()),
         ("Production", count(Stage::Production)),
         ("Staging", count(Stage::Staging)),
         ("Development", count(Stage::Development)),
-        (
-            "Active branches",
-            projects.iter().map(|p| p.branch_count as usize).sum(),
-        ),
+        ("Active branches", projects.iter().map(|p| p.branch_count as usize).sum()),
     ];
     view! {
         <dl class="mb-6 grid grid-cols-2 gap-3 sm:grid-cols-5">

@@ -4,9 +4,7 @@ use leptos_meta::Title;
 fn set_status(_code: u16) {
     #[cfg(feature = "ssr")]
     if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
-        opts.set_status(
-            axum::http::StatusCode::from_u16(_code).unwrap_or(axum::http::StatusCode::NOT_FOUND),
-        );
+        opts.set_status(axum::http::StatusCode::from_u16(_code).unwrap_or(axum::http::StatusCode::NOT_FOUND));
     }
 }
 

@@ -9,13 +9,7 @@ pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_default();
-    let error = move || {
-        login
-            .value()
-            .get()
-            .and_then(|r| r.err())
-            .map(|e| e.to_string())
-    };
+    let error = move || login.value().get().and_then(|r| r.err()).map(|e| e.to_string());
     view! {
         <Title text="Sign in" />
         <div class="flex min-h-full items-center justify-center bg-slate-100 px-4 py-12">

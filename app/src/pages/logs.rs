@@ -14,15 +14,7 @@ pub fn LogsPage() -> impl IntoView {
     let query = Memo::new(move |_| {
         let p = params.read();
         let get = |k: &str| p.get(k).unwrap_or_default();
-        LogQuery {
-            project: get("project"),
-            env: get("env"),
-            build: get("build"),
-            level: get("level"),
-            source: get("source"),
-            q: get("q"),
-            before: String::new(),
-        }
+        LogQuery { project: get("project"), env: get("env"), build: get("build"), level: get("level"), source: get("source"), q: get("q"), before: String::new() }
     });
     let facets = Resource::new(|| (), |_| get_log_facets());
     view! {

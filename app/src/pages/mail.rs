@@ -6,13 +6,9 @@ mod message;
 mod overview;
 mod settings;
 
-use crate::api::mail::{
-    get_mail_overview, get_mailbox, get_message, get_messages, ClearInbox, PAGE_SIZE,
-};
+use crate::api::mail::{get_mail_overview, get_message, get_mailbox, get_messages, ClearInbox, PAGE_SIZE};
 use crate::components::mail::{sticky, use_mail_events, LiveIndicator, LiveState, Sticky, FIELD};
-use crate::components::ui::{
-    nonempty, urlencode, ErrorPanel, Loading, StageBadge, BUTTON_DANGER, CARD,
-};
+use crate::components::ui::{nonempty, urlencode, ErrorPanel, Loading, StageBadge, BUTTON_DANGER, CARD};
 use crate::models::{AppError, MailOverview, MailboxInfo, MessageDetail, MessagePage};
 use leptos::html::{Div, Input};
 use leptos::prelude::*;
@@ -74,14 +70,7 @@ pub fn InboxPage() -> impl IntoView {
     // `:env` is the environment's id; a name is redirected to it once the overview is known.
     let env_id = Memo::new(move |_| Uuid::parse_str(&env.get()).ok());
     let q = Memo::new(move |_| query.read().get("q").unwrap_or_default());
-    let offset = Memo::new(move |_| {
-        query
-            .read()
-            .get("offset")
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-            .max(0)
-    });
+    let offset = Memo::new(move |_| query.read().get("offset").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0).max(0));
     let selected = Memo::new(move |_| query.read().get("m").and_then(|s| Uuid::parse_str(&s).ok()));
     let overview = Resource::new(move || slug.get(), get_mail_overview);
     let mailbox = Resource::new(
@@ -100,12 +89,7 @@ pub fn InboxPage() -> impl IntoView {
         |id, (q, offset)| async move {
             match id {
                 Some(id) => get_messages(id, q, offset).await,
-                None => Ok(MessagePage {
-                    items: Vec::new(),
-                    total: 0,
-                    offset: 0,
-                    limit: PAGE_SIZE,
-                }),
+                None => Ok(MessagePage { items: Vec::new(), total: 0, offset: 0, limit: PAGE_SIZE }),
             }
         },
     );
@@ -119,13 +103,7 @@ pub fn InboxPage() -> impl IntoView {
             }
         },
     );
-    let data = InboxData {
-        q,
-        offset,
-        selected,
-        messages,
-        message,
-    };
+    let data = InboxData { q, offset, selected, messages, message };
     let location = use_location();
     view! {
         <Suspense fallback=|| view! { <Loading /> }>
@@ -157,17 +135,9 @@ pub fn InboxPage() -> impl IntoView {
 
 #[component]
 fn Inbox(overview: MailOverview, info: MailboxInfo, data: InboxData) -> impl IntoView {
-    let InboxData {
-        q,
-        offset,
-        selected,
-        messages,
-        message,
-    } = data;
+    let InboxData { q, offset, selected, messages, message } = data;
     let env_id = info.environment_id;
-    let url = InboxUrl {
-        base: format!("/projects/{}/mail/{}", info.project_slug, env_id),
-    };
+    let url = InboxUrl { base: format!("/projects/{}/mail/{}", info.project_slug, env_id) };
     let live = RwSignal::new(LiveState::Connecting);
     // Production mail is never stored: nothing to follow.
     if info.captured {
@@ -177,40 +147,23 @@ fn Inbox(overview: MailOverview, info: MailboxInfo, data: InboxData) -> impl Int
     let navigate = use_navigate();
     let go = {
         let navigate = navigate.clone();
-        move |href: String, replace: bool| {
-            navigate(
-                &href,
-                NavigateOptions {
-                    replace,
-                    scroll: false,
-                    ..Default::default()
-                },
-            )
-        }
+        move |href: String, replace: bool| navigate(&href, NavigateOptions { replace, scroll: false, ..Default::default() })
     };
     let list_ref = NodeRef::<Div>::new();
     // j / k (and the arrow keys inside the list) move the selection within the page.
     let step = {
         let (url, go) = (url.clone(), go.clone());
         move |delta: i64| {
-            let Some(Ok(page)) = messages.get_untracked() else {
-                return;
-            };
+            let Some(Ok(page)) = messages.get_untracked() else { return };
             let ids: Vec<Uuid> = page.items.iter().map(|m| m.id).collect();
             if ids.is_empty() {
                 return;
             }
-            let next = match selected
-                .get_untracked()
-                .and_then(|s| ids.iter().position(|id| *id == s))
-            {
+            let next = match selected.get_untracked().and_then(|s| ids.iter().position(|id| *id == s)) {
                 Some(i) => (i as i64 + delta).clamp(0, ids.len() as i64 - 1) as usize,
                 None => 0,
             };
-            go(
-                url.with(&q.get_untracked(), offset.get_untracked(), Some(ids[next])),
-                true,
-            );
+            go(url.with(&q.get_untracked(), offset.get_untracked(), Some(ids[next])), true);
             scroll_row_into_view(list_ref, ids[next]);
         }
     };
@@ -244,20 +197,11 @@ fn Inbox(overview: MailOverview, info: MailboxInfo, data: InboxData) -> impl Int
     let after_delete = {
         let (url, go) = (url.clone(), go.clone());
         Callback::new(move |deleted: Uuid| {
-            let next = messages
-                .get_untracked()
-                .and_then(|r| r.ok())
-                .and_then(|page| {
-                    let i = page.items.iter().position(|m| m.id == deleted)?;
-                    page.items
-                        .get(i + 1)
-                        .or_else(|| i.checked_sub(1).and_then(|j| page.items.get(j)))
-                        .map(|m| m.id)
-                });
-            go(
-                url.with(&q.get_untracked(), offset.get_untracked(), next),
-                true,
-            );
+            let next = messages.get_untracked().and_then(|r| r.ok()).and_then(|page| {
+                let i = page.items.iter().position(|m| m.id == deleted)?;
+                page.items.get(i + 1).or_else(|| i.checked_sub(1).and_then(|j| page.items.get(j))).map(|m| m.id)
+            });
+            go(url.with(&q.get_untracked(), offset.get_untracked(), next), true);
             messages.reload();
         })
     };
@@ -323,17 +267,8 @@ fn InboxHeader(
     let search_url = url.clone();
     let on_search = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let text = search_ref
-            .get_untracked()
-            .map(|i| i.value())
-            .unwrap_or_default();
-        navigate(
-            &search_url.with(text.trim(), 0, None),
-            NavigateOptions {
-                scroll: false,
-                ..Default::default()
-            },
-        );
+        let text = search_ref.get_untracked().map(|i| i.value()).unwrap_or_default();
+        navigate(&search_url.with(text.trim(), 0, None), NavigateOptions { scroll: false, ..Default::default() });
     };
     let clear = ServerAction::<ClearInbox>::new();
     let confirming = RwSignal::new(false);
@@ -344,14 +279,7 @@ fn InboxHeader(
             // Untracked: navigating reads the router's signals, which would re-run this.
             untrack(|| {
                 confirming.set(false);
-                navigate(
-                    &cleared_url.with("", 0, None),
-                    NavigateOptions {
-                        replace: true,
-                        scroll: false,
-                        ..Default::default()
-                    },
-                );
+                navigate(&cleared_url.with("", 0, None), NavigateOptions { replace: true, scroll: false, ..Default::default() });
                 messages.reload();
             });
         }
@@ -361,11 +289,7 @@ fn InboxHeader(
     let count = move || {
         messages.get().and_then(|r| r.ok()).map(|p| {
             let noun = if p.total == 1 { "message" } else { "messages" };
-            if q.get().is_empty() {
-                format!("{} {noun}", p.total)
-            } else {
-                format!("{} {noun} match", p.total)
-            }
+            if q.get().is_empty() { format!("{} {noun}", p.total) } else { format!("{} {noun} match", p.total) }
         })
     };
     let slug = overview.project_slug.clone();
@@ -429,13 +353,8 @@ mod tests {
 
     #[test]
     fn inbox_urls_leave_out_what_is_empty() {
-        let u = InboxUrl {
-            base: "/projects/p/mail/e".into(),
-        };
+        let u = InboxUrl { base: "/projects/p/mail/e".into() };
         assert_eq!(u.with("", 0, None), "/projects/p/mail/e");
-        assert_eq!(
-            u.with("a b", 50, None),
-            "/projects/p/mail/e?q=a%20b&offset=50"
-        );
+        assert_eq!(u.with("a b", 50, None), "/projects/p/mail/e?q=a%20b&offset=50");
     }
 }

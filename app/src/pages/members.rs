@@ -1,16 +1,10 @@
 use crate::api::members::{list_members, AddMember, RemoveMember, SetMemberRole};
-use crate::components::ui::{
-    fmt_time, ErrorPanel, FormMessage, Loading, PageHeader, RoleBadge, BUTTON, BUTTON_DANGER,
-    BUTTON_SECONDARY, CARD, INPUT, LABEL, TABLE, TD, TH,
-};
+use crate::components::ui::{fmt_time, ErrorPanel, FormMessage, Loading, PageHeader, RoleBadge, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT, LABEL, TABLE, TD, TH};
 use crate::models::{MemberRow, Role, SessionUser};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-fn outcome<T>(
-    r: Option<Result<T, crate::models::AppError>>,
-    ok: &str,
-) -> Option<Result<String, String>> {
+fn outcome<T>(r: Option<Result<T, crate::models::AppError>>, ok: &str) -> Option<Result<String, String>> {
     r.map(|r| r.map(|_| ok.to_string()).map_err(|e| e.to_string()))
 }
 
@@ -20,18 +14,11 @@ pub fn MembersPage() -> impl IntoView {
     let set_role = ServerAction::<SetMemberRole>::new();
     let remove = ServerAction::<RemoveMember>::new();
     let members = Resource::new(
-        move || {
-            (
-                add.version().get(),
-                set_role.version().get(),
-                remove.version().get(),
-            )
-        },
+        move || (add.version().get(), set_role.version().get(), remove.version().get()),
         |_| list_members(),
     );
     let row_message = Signal::derive(move || {
-        outcome(set_role.value().get(), "Role updated.")
-            .or_else(|| outcome(remove.value().get(), "Member removed."))
+        outcome(set_role.value().get(), "Role updated.").or_else(|| outcome(remove.value().get(), "Member removed."))
     });
     view! {
         <Title text="Members" />
@@ -56,11 +43,7 @@ pub fn MembersPage() -> impl IntoView {
 }
 
 #[component]
-fn MemberTable(
-    rows: Vec<MemberRow>,
-    set_role: ServerAction<SetMemberRole>,
-    remove: ServerAction<RemoveMember>,
-) -> impl IntoView {
+fn MemberTable(rows: Vec<MemberRow>, set_role: ServerAction<SetMemberRole>, remove: ServerAction<RemoveMember>) -> impl IntoView {
     let me = use_context::<SessionUser>().map(|u| u.user_id);
     view! {
         <div class=format!("{CARD} overflow-x-auto")>
@@ -112,12 +95,7 @@ fn MemberTable(
 
 #[component]
 fn AddMemberForm(add: ServerAction<AddMember>) -> impl IntoView {
-    let message = Signal::derive(move || {
-        outcome(
-            add.value().get(),
-            "Member added. Share the password with them privately.",
-        )
-    });
+    let message = Signal::derive(move || outcome(add.value().get(), "Member added. Share the password with them privately."));
     view! {
         <section class=format!("{CARD} p-4")>
             <h2 class="mb-3 text-sm font-semibold text-slate-800">"Add a member"</h2>

@@ -5,9 +5,7 @@ mod editor;
 mod runs;
 
 use crate::api::neutralize::{get_neutralization, AddRule, DeleteRule, EditRule, ToggleRule};
-use crate::components::ui::{
-    nonempty, ErrorPanel, Loading, PageHeader, BUTTON_DANGER, BUTTON_SECONDARY, CARD, TABLE, TD, TH,
-};
+use crate::components::ui::{nonempty, ErrorPanel, Loading, PageHeader, BUTTON_DANGER, BUTTON_SECONDARY, CARD, TABLE, TD, TH};
 use crate::models::{NeutralizeOverview, NeutralizeRule, RuleForm, RuleKind};
 use editor::{Editor, RuleEditor};
 use leptos::prelude::*;
@@ -31,26 +29,10 @@ pub fn NeutralizationPage() -> impl IntoView {
     let actions = Actions {
         toggle: ServerAction::<ToggleRule>::new(),
         delete: ServerAction::<DeleteRule>::new(),
-        editor: Editor {
-            form: RwSignal::new(RuleForm {
-                kind: "update".into(),
-                ..Default::default()
-            }),
-            editing: RwSignal::new(None),
-            add: ServerAction::<AddRule>::new(),
-            edit: ServerAction::<EditRule>::new(),
-        },
+        editor: Editor { form: RwSignal::new(RuleForm { kind: "update".into(), ..Default::default() }), editing: RwSignal::new(None), add: ServerAction::<AddRule>::new(), edit: ServerAction::<EditRule>::new() },
     };
     let data = Resource::new(
-        move || {
-            (
-                slug.get(),
-                actions.toggle.version().get(),
-                actions.delete.version().get(),
-                actions.editor.add.version().get(),
-                actions.editor.edit.version().get(),
-            )
-        },
+        move || (slug.get(), actions.toggle.version().get(), actions.delete.version().get(), actions.editor.add.version().get(), actions.editor.edit.version().get()),
         |(slug, ..)| get_neutralization(slug),
     );
     view! {
@@ -71,12 +53,8 @@ fn Neutralization(o: NeutralizeOverview, actions: Actions) -> impl IntoView {
     let enabled = o.rules.iter().filter(|r| r.enabled).count();
     let subtitle = format!("{} rules, {enabled} enabled. They run in this order, all or nothing, on every copy of production made for staging.", o.rules.len());
     let problem = move || {
-        let err = |v: Option<Result<_, crate::models::AppError>>| {
-            v.and_then(|r| r.err()).map(|e| e.to_string())
-        };
-        err(actions.toggle.value().get().map(|r| r.map(|_| ())))
-            .or_else(|| err(actions.delete.value().get()))
-            .unwrap_or_default()
+        let err = |v: Option<Result<_, crate::models::AppError>>| v.and_then(|r| r.err()).map(|e| e.to_string());
+        err(actions.toggle.value().get().map(|r| r.map(|_| ()))).or_else(|| err(actions.delete.value().get())).unwrap_or_default()
     };
     view! {
         <Title text=format!("Neutralization · {}", o.project_name) />

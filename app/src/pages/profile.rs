@@ -1,9 +1,6 @@
 //! The signed-in user's profile: their SSH public keys.
 use crate::api::shell::{list_ssh_keys, AddSshKey, RemoveSshKey};
-use crate::components::ui::{
-    fmt_time, EmptyState, ErrorPanel, FormMessage, Loading, PageHeader, BUTTON, BUTTON_DANGER,
-    CARD, INPUT, LABEL, TABLE, TD, TH,
-};
+use crate::components::ui::{fmt_time, EmptyState, ErrorPanel, FormMessage, Loading, PageHeader, BUTTON, BUTTON_DANGER, CARD, INPUT, LABEL, TABLE, TD, TH};
 use crate::models::{SessionUser, SshKeyRow};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -13,13 +10,8 @@ pub fn ProfilePage() -> impl IntoView {
     let user = use_context::<SessionUser>();
     let add = ServerAction::<AddSshKey>::new();
     let remove = ServerAction::<RemoveSshKey>::new();
-    let keys = Resource::new(
-        move || (add.version().get(), remove.version().get()),
-        |_| list_ssh_keys(),
-    );
-    let subtitle = user
-        .map(|u| format!("{} · {}", u.email, u.role.label()))
-        .unwrap_or_default();
+    let keys = Resource::new(move || (add.version().get(), remove.version().get()), |_| list_ssh_keys());
+    let subtitle = user.map(|u| format!("{} · {}", u.email, u.role.label())).unwrap_or_default();
     view! {
         <Title text="Profile" />
         <PageHeader title="Profile" subtitle=subtitle />
@@ -77,10 +69,7 @@ fn KeyTable(rows: Vec<SshKeyRow>, remove: ServerAction<RemoveSshKey>) -> impl In
 fn AddKeyForm(add: ServerAction<AddSshKey>) -> impl IntoView {
     let message = Signal::derive(move || {
         add.value().get().map(|r| match r {
-            Ok(k) => Ok(format!(
-                "Added “{}”: it is listed with its fingerprint.",
-                k.name
-            )),
+            Ok(k) => Ok(format!("Added “{}”: it is listed with its fingerprint.", k.name)),
             Err(e) => Err(e.to_string()),
         })
     });

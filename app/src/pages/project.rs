@@ -1,8 +1,5 @@
 use crate::api::projects::get_project;
-use crate::components::ui::{
-    fmt_time, EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, BUTTON, BUTTON_SECONDARY,
-    CARD, TABLE, TD, TH,
-};
+use crate::components::ui::{fmt_time, EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, BUTTON, BUTTON_SECONDARY, CARD, TABLE, TD, TH};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -10,10 +7,7 @@ use leptos_router::hooks::use_params_map;
 #[component]
 pub fn ProjectPage() -> impl IntoView {
     let params = use_params_map();
-    let detail = Resource::new(
-        move || params.read().get("slug").unwrap_or_default(),
-        get_project,
-    );
+    let detail = Resource::new(move || params.read().get("slug").unwrap_or_default(), get_project);
     view! {
         <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {

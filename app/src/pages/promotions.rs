@@ -1,15 +1,12 @@
 //! Promotions: the pipeline (what each environment runs), requests waiting for gates or
 //! approval, and the history of promotions and rollbacks. Updates live.
 use crate::api::promotions::{
-    get_promotions, ApprovePromotion, CancelPromotion, DismissNotification, OverrideGates,
-    RejectPromotion, RequestPromotion, RollbackEnvironment, UpdatePromotionPolicy,
+    get_promotions, ApprovePromotion, CancelPromotion, DismissNotification, OverrideGates, RejectPromotion, RequestPromotion, RollbackEnvironment,
+    UpdatePromotionPolicy,
 };
 use crate::components::builds::use_build_events;
 use crate::components::promotions::{gate_class, PendingCard, PromotionStateBadge};
-use crate::components::ui::{
-    fmt_time, nonempty, EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, BUTTON,
-    BUTTON_SECONDARY, CARD, INPUT, TABLE, TD, TH,
-};
+use crate::components::ui::{fmt_time, nonempty, EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, BUTTON, BUTTON_SECONDARY, CARD, INPUT, TABLE, TD, TH};
 use crate::models::{AppError, PipelineColumn, PromotionKind, PromotionsOverview, Stage};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -50,67 +47,14 @@ pub fn PromotionsPage() -> impl IntoView {
             data.refetch();
         }
     };
-    Effect::new(move |_| {
-        report(
-            a.request
-                .value()
-                .get()
-                .map(|r| r.map(|_| "Promotion requested: the gates are running.".to_string())),
-        )
-    });
-    Effect::new(move |_| {
-        report(
-            a.approve
-                .value()
-                .get()
-                .map(|r| r.map(|_| "Approved.".to_string())),
-        )
-    });
-    Effect::new(move |_| {
-        report(
-            a.reject
-                .value()
-                .get()
-                .map(|r| r.map(|_| "Rejected.".to_string())),
-        )
-    });
-    Effect::new(move |_| {
-        report(
-            a.cancel
-                .value()
-                .get()
-                .map(|r| r.map(|_| "Request cancelled.".to_string())),
-        )
-    });
-    Effect::new(move |_| {
-        report(a.override_gates.value().get().map(|r| {
-            r.map(|_| "Gates overridden; the request now waits for approval.".to_string())
-        }))
-    });
-    Effect::new(move |_| {
-        report(
-            a.rollback
-                .value()
-                .get()
-                .map(|r| r.map(|_| "Rollback started.".to_string())),
-        )
-    });
-    Effect::new(move |_| {
-        report(
-            a.dismiss
-                .value()
-                .get()
-                .map(|r| r.map(|_| "Dismissed.".to_string())),
-        )
-    });
-    Effect::new(move |_| {
-        report(
-            a.policy
-                .value()
-                .get()
-                .map(|r| r.map(|_| "Policy saved.".to_string())),
-        )
-    });
+    Effect::new(move |_| report(a.request.value().get().map(|r| r.map(|_| "Promotion requested: the gates are running.".to_string()))));
+    Effect::new(move |_| report(a.approve.value().get().map(|r| r.map(|_| "Approved.".to_string()))));
+    Effect::new(move |_| report(a.reject.value().get().map(|r| r.map(|_| "Rejected.".to_string()))));
+    Effect::new(move |_| report(a.cancel.value().get().map(|r| r.map(|_| "Request cancelled.".to_string()))));
+    Effect::new(move |_| report(a.override_gates.value().get().map(|r| r.map(|_| "Gates overridden; the request now waits for approval.".to_string()))));
+    Effect::new(move |_| report(a.rollback.value().get().map(|r| r.map(|_| "Rollback started.".to_string()))));
+    Effect::new(move |_| report(a.dismiss.value().get().map(|r| r.map(|_| "Dismissed.".to_string()))));
+    Effect::new(move |_| report(a.policy.value().get().map(|r| r.map(|_| "Policy saved.".to_string()))));
     view! {
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
@@ -124,12 +68,7 @@ pub fn PromotionsPage() -> impl IntoView {
 }
 
 #[component]
-fn Overview(
-    o: PromotionsOverview,
-    a: Actions,
-    flash: RwSignal<Option<Result<String, String>>>,
-    on_change: impl Fn() + Clone + Send + Sync + 'static,
-) -> impl IntoView {
+fn Overview(o: PromotionsOverview, a: Actions, flash: RwSignal<Option<Result<String, String>>>, on_change: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
     use_build_events(o.project_id, on_change);
     let slug = o.project_slug.clone();
     let approvals = o.policy.required_approvals;
@@ -234,11 +173,7 @@ fn Column(c: PipelineColumn, a: Actions, can_request: bool, can_rollback: bool) 
     let to_staging = target.as_ref().is_some_and(|t| t.0 == Stage::Staging);
     let may_promote = can_request && c.build.is_some() && target.is_some();
     let may_rollback = can_rollback && c.previous_build.is_some() && c.open.is_none();
-    let prev_label = c
-        .previous_build
-        .as_ref()
-        .map(|b| format!("#{}", b.number))
-        .unwrap_or_default();
+    let prev_label = c.previous_build.as_ref().map(|b| format!("#{}", b.number)).unwrap_or_default();
     let instance = match c.instance_state.as_str() {
         "running" => "bg-emerald-100 text-emerald-800",
         "starting" => "bg-sky-100 text-sky-800",
@@ -303,11 +238,7 @@ fn Column(c: PipelineColumn, a: Actions, can_request: bool, can_rollback: bool) 
 
 /// Approvals needed and gate thresholds: editable by admins, readable by everyone.
 #[component]
-fn PolicyPanel(
-    slug: String,
-    p: crate::models::PromotionPolicy,
-    action: ServerAction<UpdatePromotionPolicy>,
-) -> impl IntoView {
+fn PolicyPanel(slug: String, p: crate::models::PromotionPolicy, action: ServerAction<UpdatePromotionPolicy>) -> impl IntoView {
     use crate::components::ui::LABEL;
     let g = p.gates.clone();
     let join = |v: Vec<String>| v.join(", ");

@@ -1,10 +1,7 @@
 //! The web shell: terminals in tabs (xterm.js, attached by `public/shell.js`), the sessions
 //! list with filters, the tenant's time limits, and the transcript player.
 use crate::api::shell::{load_shell, shell_session, OpenShell, SaveShellSettings};
-use crate::components::ui::{
-    fmt_time, EmptyState, ErrorPanel, FormMessage, Loading, PageHeader, StageBadge, BUTTON,
-    BUTTON_SECONDARY, CARD, INPUT, LABEL, TABLE, TD, TH,
-};
+use crate::components::ui::{fmt_time, EmptyState, ErrorPanel, FormMessage, Loading, PageHeader, StageBadge, BUTTON, BUTTON_SECONDARY, CARD, INPUT, LABEL, TABLE, TD, TH};
 use crate::models::{ExecState, SessionFilter, ShellOverview, ShellSessionRow, ShellSettings};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -25,10 +22,7 @@ pub fn ShellPage() -> impl IntoView {
     };
     let open = ServerAction::<OpenShell>::new();
     let save = ServerAction::<SaveShellSettings>::new();
-    let overview = Resource::new(
-        move || (filter(), open.version().get(), save.version().get()),
-        |(f, _, _)| load_shell(f),
-    );
+    let overview = Resource::new(move || (filter(), open.version().get(), save.version().get()), |(f, _, _)| load_shell(f));
 
     let tabs = RwSignal::new(Vec::<ShellSessionRow>::new());
     let active = RwSignal::new(None::<Uuid>);
@@ -56,8 +50,7 @@ pub fn ShellPage() -> impl IntoView {
     });
     // A role without shells (a tester) sees one explanation, not a terminal area. The role
     // comes from the layout's context, known alike on the server and in the browser.
-    let allowed = use_context::<crate::models::SessionUser>()
-        .is_some_and(|u| u.role.allows(crate::models::Capability::ViewShellSessions));
+    let allowed = use_context::<crate::models::SessionUser>().is_some_and(|u| u.role.allows(crate::models::Capability::ViewShellSessions));
     view! {
         <Title text="Web shell" />
         <PageHeader title="Web shell" subtitle="Terminals on your environments that close at their time limit. Every byte in and out is recorded for audit." />
@@ -96,10 +89,7 @@ pub fn ShellPage() -> impl IntoView {
 }
 
 #[component]
-fn Terminals(
-    tabs: RwSignal<Vec<ShellSessionRow>>,
-    active: RwSignal<Option<Uuid>>,
-) -> impl IntoView {
+fn Terminals(tabs: RwSignal<Vec<ShellSessionRow>>, active: RwSignal<Option<Uuid>>) -> impl IntoView {
     view! {
         <div data-testid="terminals">
             <Show when=move || tabs.with(|t| t.is_empty())>
@@ -157,12 +147,7 @@ fn Terminals(
 
 #[component]
 fn OpenForm(overview: ShellOverview, open: ServerAction<OpenShell>) -> impl IntoView {
-    let message = Signal::derive(move || {
-        open.value()
-            .get()
-            .and_then(|r| r.err())
-            .map(|e| Err(e.to_string()))
-    });
+    let message = Signal::derive(move || open.value().get().and_then(|r| r.err()).map(|e| Err(e.to_string())));
     let max = overview.settings.max_ttl_minutes;
     let none_allowed = !overview.targets.iter().any(|t| t.allowed);
     view! {
@@ -199,11 +184,7 @@ fn OpenForm(overview: ShellOverview, open: ServerAction<OpenShell>) -> impl Into
 
 #[component]
 fn SettingsForm(settings: ShellSettings, save: ServerAction<SaveShellSettings>) -> impl IntoView {
-    let message = Signal::derive(move || {
-        save.value()
-            .get()
-            .map(|r| r.map(|_| "Saved.".to_string()).map_err(|e| e.to_string()))
-    });
+    let message = Signal::derive(move || save.value().get().map(|r| r.map(|_| "Saved.".to_string()).map_err(|e| e.to_string())));
     view! {
         <section class=format!("{CARD} p-4")>
             <h2 class="mb-3 text-sm font-semibold text-slate-800">"Time limits (admins)"</h2>
@@ -334,13 +315,7 @@ pub fn ReplayPage() -> impl IntoView {
 #[component]
 fn Replay(row: ShellSessionRow) -> impl IntoView {
     let sid = row.id.to_string();
-    let subtitle = format!(
-        "{} on {} · {} · opened {}",
-        row.user_email,
-        row.environment_name,
-        row.end_reason.map(|r| r.label()).unwrap_or("still open"),
-        fmt_time(&row.created_at)
-    );
+    let subtitle = format!("{} on {} · {} · opened {}", row.user_email, row.environment_name, row.end_reason.map(|r| r.label()).unwrap_or("still open"), fmt_time(&row.created_at));
     view! {
         <PageHeader title="Session replay" subtitle=subtitle>
             <a class=BUTTON_SECONDARY href="/shell">"All sessions"</a>

@@ -1,9 +1,6 @@
 use crate::api::projects::list_projects;
 use crate::api::tokens::{list_tokens, CreateToken, RevokeToken};
-use crate::components::ui::{
-    fmt_time, EmptyState, ErrorPanel, FormMessage, Loading, PageHeader, RoleBadge, BUTTON,
-    BUTTON_DANGER, CARD, INPUT, LABEL, TABLE, TD, TH,
-};
+use crate::components::ui::{fmt_time, EmptyState, ErrorPanel, FormMessage, Loading, PageHeader, RoleBadge, BUTTON, BUTTON_DANGER, CARD, INPUT, LABEL, TABLE, TD, TH};
 use crate::models::{ApiTokenRow, Role};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -12,10 +9,7 @@ use leptos_meta::Title;
 pub fn TokensPage() -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
-    let tokens = Resource::new(
-        move || (create.version().get(), revoke.version().get()),
-        |_| list_tokens(),
-    );
+    let tokens = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_tokens());
     view! {
         <Title text="API tokens" />
         <PageHeader title="API tokens" subtitle="Credentials for machines (CI, scripts). Shown once, stored hashed, revocable." />
@@ -102,13 +96,7 @@ fn TokenTable(rows: Vec<ApiTokenRow>, revoke: ServerAction<RevokeToken>) -> impl
 #[component]
 fn CreateTokenForm(create: ServerAction<CreateToken>) -> impl IntoView {
     let projects = Resource::new(|| (), |_| list_projects());
-    let message = Signal::derive(move || {
-        create
-            .value()
-            .get()
-            .and_then(|r| r.err())
-            .map(|e| Err(e.to_string()))
-    });
+    let message = Signal::derive(move || create.value().get().and_then(|r| r.err()).map(|e| Err(e.to_string())));
     view! {
         <section class=format!("{CARD} p-4")>
             <h2 class="mb-3 text-sm font-semibold text-slate-800">"Create a token"</h2>

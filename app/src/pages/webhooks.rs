@@ -1,10 +1,7 @@
 //! A project's webhook: the URL and secret to give GitHub, and every delivery with what it
 //! caused, so "nothing happened after my push" has an answer.
 use crate::api::builds::{get_webhooks, RotateWebhookSecret};
-use crate::components::ui::{
-    fmt_time, EmptyState, ErrorPanel, Loading, PageHeader, BUTTON, BUTTON_SECONDARY, CARD, TABLE,
-    TD, TH,
-};
+use crate::components::ui::{fmt_time, EmptyState, ErrorPanel, Loading, PageHeader, BUTTON, BUTTON_SECONDARY, CARD, TABLE, TD, TH};
 use crate::models::{DeliveryOutcome, WebhookInfo};
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -8,10 +8,7 @@ use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
 pub fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
 }
 
 /// `DATABASE_URL`'s cluster, or a throwaway one started with `.ci/pg-throwaway`.
@@ -27,57 +24,30 @@ fn pg_throwaway() -> PathBuf {
 impl Cluster {
     pub fn start() -> Result<Cluster> {
         if let Ok(url) = std::env::var("DATABASE_URL") {
-            return Ok(Cluster {
-                url,
-                throwaway: None,
-            });
+            return Ok(Cluster { url, throwaway: None });
         }
         let dir = std::env::temp_dir().join(format!("odooops-bench-pg-{}", std::process::id()));
         eprintln!("starting a throwaway PostgreSQL in {} …", dir.display());
-        let out = std::process::Command::new("bash")
-            .arg(pg_throwaway())
-            .arg("start")
-            .arg(&dir)
-            .output()
-            .context("running .ci/pg-throwaway")?;
-        ensure!(
-            out.status.success(),
-            "pg-throwaway start failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = std::process::Command::new("bash").arg(pg_throwaway()).arg("start").arg(&dir).output().context("running .ci/pg-throwaway")?;
+        ensure!(out.status.success(), "pg-throwaway start failed: {}", String::from_utf8_lossy(&out.stderr));
         let stdout = String::from_utf8_lossy(&out.stdout);
         let url = stdout
             .lines()
             .find_map(|l| l.trim().strip_prefix("export TEST_DATABASE_URL="))
             .context("pg-throwaway printed no TEST_DATABASE_URL")?
             .to_string();
-        Ok(Cluster {
-            url,
-            throwaway: Some(dir),
-        })
+        Ok(Cluster { url, throwaway: Some(dir) })
     }
 
     /// Drops the benchmark's database from someone else's cluster, or stops the throwaway one.
     pub async fn finish(&self, db_name: &str) {
         if self.throwaway.is_none() {
-            if let Ok(pool) = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .connect(&self.url)
-                .await
-            {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "drop database if exists \"{db_name}\" with (force)"
-                )))
-                .execute(&pool)
-                .await;
+            if let Ok(pool) = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&self.url).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists \"{db_name}\" with (force)"))).execute(&pool).await;
             }
         }
         if let Some(dir) = &self.throwaway {
-            let _ = std::process::Command::new("bash")
-                .arg(pg_throwaway())
-                .arg("stop")
-                .arg(dir)
-                .status();
+            let _ = std::process::Command::new("bash").arg(pg_throwaway()).arg("stop").arg(dir).status();
             let _ = std::fs::remove_dir_all(dir);
         }
     }
@@ -100,38 +70,19 @@ pub fn config(db_url: &str) -> odooops::config::Config {
     cli.config.app_database_url = None;
     cli.config.addr = "127.0.0.1:0".into();
     cli.config.smtp_addr = "127.0.0.1:0".into();
-    cli.config.data_dir =
-        std::env::temp_dir().join(format!("odooops-bench-{}", Uuid::new_v4().simple()));
+    cli.config.data_dir = std::env::temp_dir().join(format!("odooops-bench-{}", Uuid::new_v4().simple()));
     cli.config.build_workers = 0;
     cli.config
 }
 
 /// The benchmarks' tenant `bench`, its project `shop` (production, staging, development) and
 /// a developer `email` with `password`; returns (tenant, project, staging environment).
-pub async fn bench_tenant(
-    owner: &PgPool,
-    email: &str,
-    password: &str,
-) -> Result<(Uuid, Uuid, Uuid)> {
+pub async fn bench_tenant(owner: &PgPool, email: &str, password: &str) -> Result<(Uuid, Uuid, Uuid)> {
     let mut conn = owner.acquire().await?;
     let tenant = odooops::admin::ensure_tenant(&mut conn, "bench", "Bench Corp").await?;
-    let project =
-        odooops::admin::create_project_in(&mut conn, tenant, "shop", "Bench Shop", "").await?;
-    odooops::admin::upsert_member(
-        &mut conn,
-        tenant,
-        email,
-        "Bench",
-        app::models::Role::Developer,
-        password,
-    )
-    .await?;
-    let env: Uuid = sqlx::query_scalar(
-        "select id from ops.environments where project_id = $1 and stage = 'staging'",
-    )
-    .bind(project)
-    .fetch_one(&mut *conn)
-    .await?;
+    let project = odooops::admin::create_project_in(&mut conn, tenant, "shop", "Bench Shop", "").await?;
+    odooops::admin::upsert_member(&mut conn, tenant, email, "Bench", app::models::Role::Developer, password).await?;
+    let env: Uuid = sqlx::query_scalar("select id from ops.environments where project_id = $1 and stage = 'staging'").bind(project).fetch_one(&mut *conn).await?;
     Ok((tenant, project, env))
 }
 
@@ -152,11 +103,7 @@ pub fn spread(v: &[f64]) -> (f64, f64, f64) {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.total_cmp(b));
     let n = s.len();
-    let med = if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    };
+    let med = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
     (med, s[0], s[n - 1])
 }
 
@@ -174,9 +121,7 @@ pub fn fmt_int(n: f64) -> String {
 }
 
 pub fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
 }
 
 pub struct Machine {
@@ -194,39 +139,23 @@ pub async fn machine(owner: &PgPool, settings: &[&str]) -> Result<Machine> {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu_model = cpuinfo
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())
-        })
+        .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()))
         .unwrap_or_else(|| "unknown CPU".into());
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let mem_kib: f64 = meminfo
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("MemTotal:")
-                .and_then(|r| r.trim().trim_end_matches("kB").trim().parse().ok())
-        })
+        .find_map(|l| l.strip_prefix("MemTotal:").and_then(|r| r.trim().trim_end_matches("kB").trim().parse().ok()))
         .unwrap_or(0.0);
-    let pg_version: String = sqlx::query_scalar("select version()")
-        .fetch_one(owner)
-        .await?;
+    let pg_version: String = sqlx::query_scalar("select version()").fetch_one(owner).await?;
     let mut values = Vec::new();
     for name in settings {
-        let v: String = sqlx::query_scalar("select current_setting($1)")
-            .bind(name)
-            .fetch_one(owner)
-            .await?;
+        let v: String = sqlx::query_scalar("select current_setting($1)").bind(name).fetch_one(owner).await?;
         values.push((name.to_string(), v));
     }
-    let superuser: bool =
-        sqlx::query_scalar("select rolsuper from pg_roles where rolname = current_user")
-            .fetch_one(owner)
-            .await?;
+    let superuser: bool = sqlx::query_scalar("select rolsuper from pg_roles where rolname = current_user").fetch_one(owner).await?;
     Ok(Machine {
         load_before: loadavg(),
-        cpus: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
+        cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         cpu_model,
         mem_gib: mem_kib / 1024.0 / 1024.0,
         pg_version,
@@ -238,21 +167,13 @@ pub async fn machine(owner: &PgPool, settings: &[&str]) -> Result<Machine> {
 /// Replaces the part of `path` between the `name` markers with `section` (appending it under
 /// `heading` the first time).
 pub fn write_md(path: &Path, name: &str, heading: &str, section: &str) -> Result<()> {
-    let (begin, end) = (
-        format!("<!-- {name}:begin -->"),
-        format!("<!-- {name}:end -->"),
-    );
+    let (begin, end) = (format!("<!-- {name}:begin -->"), format!("<!-- {name}:end -->"));
     let block = format!("{begin}\n{section}{end}\n");
     let text = match std::fs::read_to_string(path) {
         Ok(old) => match (old.find(&begin), old.find(&end)) {
             (Some(a), Some(b)) if b > a => {
                 let tail = &old[b + end.len()..];
-                format!(
-                    "{}{}{}",
-                    &old[..a],
-                    block,
-                    tail.strip_prefix('\n').unwrap_or(tail)
-                )
+                format!("{}{}{}", &old[..a], block, tail.strip_prefix('\n').unwrap_or(tail))
             }
             _ => format!("{old}\n## {heading}\n\n{block}"),
         },

@@ -25,45 +25,25 @@ pub struct ArchiveStats {
 
 /// Counts the regular files under `dir` (for the progress bar).
 pub fn count_files(dir: &Path) -> u64 {
-    walkdir::WalkDir::new(dir)
-        .follow_links(false)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .count() as u64
+    walkdir::WalkDir::new(dir).follow_links(false).into_iter().flatten().filter(|e| e.file_type().is_file()).count() as u64
 }
 
 /// Starts archiving `dir`: returns the compressed stream and the task that reports what went
 /// in. The task stops with an error when `cancel` fires or the reader is dropped.
-pub fn pack(
-    dir: PathBuf,
-    level: i32,
-    progress: Arc<Progress>,
-    cancel: CancellationToken,
-) -> (DuplexStream, JoinHandle<Result<ArchiveStats>>) {
+pub fn pack(dir: PathBuf, level: i32, progress: Arc<Progress>, cancel: CancellationToken) -> (DuplexStream, JoinHandle<Result<ArchiveStats>>) {
     let (reader, writer) = tokio::io::duplex(1 << 20);
     let bridge = SyncIoBridge::new(writer);
-    let task =
-        tokio::task::spawn_blocking(move || pack_blocking(&dir, level, bridge, &progress, &cancel));
+    let task = tokio::task::spawn_blocking(move || pack_blocking(&dir, level, bridge, &progress, &cancel));
     (reader, task)
 }
 
-fn pack_blocking(
-    dir: &Path,
-    level: i32,
-    mut out: SyncIoBridge<DuplexStream>,
-    progress: &Progress,
-    cancel: &CancellationToken,
-) -> Result<ArchiveStats> {
+fn pack_blocking(dir: &Path, level: i32, mut out: SyncIoBridge<DuplexStream>, progress: &Progress, cancel: &CancellationToken) -> Result<ArchiveStats> {
     let mut stats = ArchiveStats::default();
     {
         let enc = zstd::Encoder::new(&mut out, level).context("starting zstd")?;
         let mut tar = tar::Builder::new(enc);
         tar.follow_symlinks(false);
-        let walk = walkdir::WalkDir::new(dir)
-            .follow_links(false)
-            .sort_by_file_name()
-            .min_depth(1);
+        let walk = walkdir::WalkDir::new(dir).follow_links(false).sort_by_file_name().min_depth(1);
         for entry in walk {
             if cancel.is_cancelled() {
                 bail!(super::store::Cancelled);
@@ -76,15 +56,10 @@ fn pack_blocking(
                     continue;
                 }
             };
-            let rel = entry
-                .path()
-                .strip_prefix(dir)
-                .context("walking the file store")?
-                .to_path_buf();
+            let rel = entry.path().strip_prefix(dir).context("walking the file store")?.to_path_buf();
             let ft = entry.file_type();
             if ft.is_dir() {
-                tar.append_dir(&rel, entry.path())
-                    .with_context(|| format!("archiving {}", rel.display()))?;
+                tar.append_dir(&rel, entry.path()).with_context(|| format!("archiving {}", rel.display()))?;
             } else if ft.is_file() {
                 let mut file = match std::fs::File::open(entry.path()) {
                     Ok(f) => f,
@@ -92,22 +67,16 @@ fn pack_blocking(
                         stats.skipped += 1;
                         continue;
                     }
-                    Err(e) => {
-                        return Err(e)
-                            .with_context(|| format!("opening {}", entry.path().display()))
-                    }
+                    Err(e) => return Err(e).with_context(|| format!("opening {}", entry.path().display())),
                 };
                 let meta = file.metadata()?;
                 let mut header = tar::Header::new_gnu();
                 header.set_metadata(&meta);
                 header.set_size(meta.len());
-                tar.append_data(&mut header, &rel, &mut file)
-                    .with_context(|| format!("archiving {}", rel.display()))?;
+                tar.append_data(&mut header, &rel, &mut file).with_context(|| format!("archiving {}", rel.display()))?;
                 stats.files += 1;
                 stats.bytes_in += meta.len();
-                progress
-                    .files_done
-                    .store(stats.files as i64, Ordering::Relaxed);
+                progress.files_done.store(stats.files as i64, Ordering::Relaxed);
             } else {
                 stats.skipped += 1;
             }
@@ -129,21 +98,11 @@ pub struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hash: Sha256::new(),
-            bytes: 0,
-        }
+        HashingReader { inner, hash: Sha256::new(), bytes: 0 }
     }
     /// Reads what is left (a decoder may stop before the end) and returns (bytes, sha256).
     pub fn finish(mut self) -> std::io::Result<(u64, String)> {
-        std::io::copy(
-            &mut self.inner,
-            &mut HashSink {
-                hash: &mut self.hash,
-                bytes: &mut self.bytes,
-            },
-        )?;
+        std::io::copy(&mut self.inner, &mut HashSink { hash: &mut self.hash, bytes: &mut self.bytes })?;
         Ok((self.bytes, hex::encode(self.hash.finalize())))
     }
 }
@@ -183,11 +142,7 @@ pub struct Checked {
 
 /// Reads a stored archive completely: its sha256 and size, and every entry decoded (a
 /// truncated or corrupt archive fails here). With `into`, entries are also extracted there.
-pub async fn check(
-    reader: impl AsyncRead + Send + Unpin + 'static,
-    into: Option<PathBuf>,
-    progress: Arc<Progress>,
-) -> Result<Checked> {
+pub async fn check(reader: impl AsyncRead + Send + Unpin + 'static, into: Option<PathBuf>, progress: Arc<Progress>) -> Result<Checked> {
     let bridge = SyncIoBridge::new(reader);
     tokio::task::spawn_blocking(move || {
         let mut hashing = HashingReader::new(bridge);
@@ -197,10 +152,7 @@ pub async fn check(
             let mut files = 0u64;
             for entry in archive.entries().context("reading the tar stream")? {
                 let mut entry = entry.context("reading the tar stream")?;
-                let path = entry
-                    .path()
-                    .context("an entry with an unreadable name")?
-                    .into_owned();
+                let path = entry.path().context("an entry with an unreadable name")?.into_owned();
                 let kind = entry.header().entry_type();
                 if !safe_relative(&path) {
                     bail!("the archive holds an unsafe path: {}", path.display());
@@ -212,17 +164,10 @@ pub async fn check(
                         if let Some(parent) = target.parent() {
                             std::fs::create_dir_all(parent)?;
                         }
-                        let mut f = std::fs::OpenOptions::new()
-                            .write(true)
-                            .create_new(true)
-                            .open(&target)
-                            .with_context(|| format!("creating {}", target.display()))?;
+                        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&target).with_context(|| format!("creating {}", target.display()))?;
                         std::io::copy(&mut entry, &mut f)?;
                     }
-                    Some(_) if !kind.is_dir() && !kind.is_file() => bail!(
-                        "the archive holds a link or special file: {}",
-                        path.display()
-                    ),
+                    Some(_) if !kind.is_dir() && !kind.is_file() => bail!("the archive holds a link or special file: {}", path.display()),
                     _ => {
                         std::io::copy(&mut entry, &mut std::io::sink())?;
                     }
@@ -235,11 +180,7 @@ pub async fn check(
             files
         };
         let (bytes, sha256) = hashing.finish()?;
-        Ok(Checked {
-            bytes,
-            sha256,
-            files,
-        })
+        Ok(Checked { bytes, sha256, files })
     })
     .await
     .map_err(|e| anyhow!("the archive reader stopped: {e}"))?
@@ -247,9 +188,7 @@ pub async fn check(
 
 /// Relative, without `..`, root or prefix components.
 fn safe_relative(p: &Path) -> bool {
-    !p.as_os_str().is_empty()
-        && p.components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
 #[cfg(test)]
@@ -270,18 +209,9 @@ mod tests {
         let mut packed = Vec::new();
         r.read_to_end(&mut packed).await.unwrap();
         let stats = task.await.unwrap().unwrap();
-        assert_eq!(
-            (stats.files, stats.bytes_in, stats.skipped),
-            (2, 100_005, 1)
-        );
+        assert_eq!((stats.files, stats.bytes_in, stats.skipped), (2, 100_005, 1));
         let out = base.join("out");
-        let checked = check(
-            std::io::Cursor::new(packed.clone()),
-            Some(out.clone()),
-            progress.clone(),
-        )
-        .await
-        .unwrap();
+        let checked = check(std::io::Cursor::new(packed.clone()), Some(out.clone()), progress.clone()).await.unwrap();
         assert_eq!(checked.files, 2);
         assert_eq!(checked.bytes, packed.len() as u64);
         assert_eq!(checked.sha256, hex::encode(Sha256::digest(&packed)));
@@ -289,14 +219,8 @@ mod tests {
         assert!(!out.join("link").exists());
         // A truncated archive does not pass.
         let cut = packed[..packed.len() / 2].to_vec();
-        assert!(check(std::io::Cursor::new(cut), None, progress)
-            .await
-            .is_err());
-        assert!(
-            !safe_relative(Path::new("../x"))
-                && !safe_relative(Path::new("/x"))
-                && safe_relative(Path::new("a/b"))
-        );
+        assert!(check(std::io::Cursor::new(cut), None, progress).await.is_err());
+        assert!(!safe_relative(Path::new("../x")) && !safe_relative(Path::new("/x")) && safe_relative(Path::new("a/b")));
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -36,15 +36,7 @@ pub async fn failed_backup(ctx: &BackupContext, claims: &DbClaims, id: Uuid) -> 
         let msg = "interrupted: the console running it stopped before it was verified";
         audit(&mut tx, "backup.interrupted", &id.to_string(), serde_json::json!({"environment": env_name, "kind": kind.as_str(), "objects_removed": removed})).await?;
         if kind != app::models::BackupKind::Manual {
-            app::db::promotions::notify(
-                &mut tx,
-                project,
-                Some(env),
-                "error",
-                &format!("{} backup of {env_name} was interrupted", kind.as_str()),
-                msg,
-            )
-            .await?;
+            app::db::promotions::notify(&mut tx, project, Some(env), "error", &format!("{} backup of {env_name} was interrupted", kind.as_str()), msg).await?;
         }
         if kind == app::models::BackupKind::Scheduled && attempt + 1 < 3 {
             sqlx::query(
@@ -85,13 +77,7 @@ pub async fn failed_restore(ctx: &BackupContext, claims: &DbClaims, id: Uuid) ->
         dropped = Some(new_db);
     }
     let mut tx = ctx.db.tenant_tx(claims).await?;
-    audit(
-        &mut tx,
-        "restore.interrupted",
-        &id.to_string(),
-        serde_json::json!({"environment": env_name, "dropped": dropped}),
-    )
-    .await?;
+    audit(&mut tx, "restore.interrupted", &id.to_string(), serde_json::json!({"environment": env_name, "dropped": dropped})).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -104,12 +90,7 @@ pub async fn sweep_local(ctx: &BackupContext) -> Result<u64> {
         return Ok(0);
     }
     let mut dirs: Vec<(Uuid, std::path::PathBuf)> = Vec::new();
-    for e in walkdir::WalkDir::new(root)
-        .min_depth(3)
-        .max_depth(3)
-        .into_iter()
-        .flatten()
-    {
+    for e in walkdir::WalkDir::new(root).min_depth(3).max_depth(3).into_iter().flatten() {
         if e.file_type().is_dir() {
             if let Ok(id) = e.file_name().to_string_lossy().parse::<Uuid>() {
                 dirs.push((id, e.path().to_path_buf()));
@@ -121,14 +102,7 @@ pub async fn sweep_local(ctx: &BackupContext) -> Result<u64> {
     }
     let ids: Vec<Uuid> = dirs.iter().map(|(id, _)| *id).collect();
     let states: HashMap<Uuid, app::models::BackupState> =
-        sqlx::query_as::<_, (Uuid, app::models::BackupState)>(
-            "select id, state from ops.backup_states($1)",
-        )
-        .bind(&ids)
-        .fetch_all(ctx.db.pool())
-        .await?
-        .into_iter()
-        .collect();
+        sqlx::query_as::<_, (Uuid, app::models::BackupState)>("select id, state from ops.backup_states($1)").bind(&ids).fetch_all(ctx.db.pool()).await?.into_iter().collect();
     let mut removed = 0;
     for (id, dir) in dirs {
         use app::models::BackupState::*;

@@ -24,23 +24,14 @@ pub struct EventParams {
 
 /// `GET /api/backups/events?project=`: an event `backup` (data: the notice) each time a
 /// backup or restore of the project is queued, moves on or makes progress.
-pub async fn events(
-    State(s): State<HttpState>,
-    Query(p): Query<EventParams>,
-    headers: HeaderMap,
-) -> Response {
+pub async fn events(State(s): State<HttpState>, Query(p): Query<EventParams>, headers: HeaderMap) -> Response {
     let session = match viewer(&s, &headers, Capability::ViewBackups).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let seen = async {
         let mut tx = session.tx().await?;
-        let seen: bool =
-            sqlx::query_scalar("select exists (select 1 from ops.projects where id = $1)")
-                .bind(p.project)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(AppError::internal)?;
+        let seen: bool = sqlx::query_scalar("select exists (select 1 from ops.projects where id = $1)").bind(p.project).fetch_one(&mut *tx).await.map_err(AppError::internal)?;
         tx.commit().await.map_err(AppError::internal)?;
         Ok::<_, AppError>(seen)
     }
@@ -55,9 +46,7 @@ pub async fn events(
     let mut notices = s.services.hub.subscribe();
     let hub = s.services.hub.clone();
     tokio::spawn(async move {
-        let _ = tx
-            .send(Ok(Event::default().event("ready").data("ok")))
-            .await;
+        let _ = tx.send(Ok(Event::default().event("ready").data("ok"))).await;
         loop {
             let data = tokio::select! {
                 _ = tx.closed() => return,
@@ -69,48 +58,31 @@ pub async fn events(
                     Err(_) => return,
                 },
             };
-            if tx
-                .send(Ok(Event::default().event("backup").data(data)))
-                .await
-                .is_err()
-            {
+            if tx.send(Ok(Event::default().event("backup").data(data))).await.is_err() {
                 return;
             }
         }
     });
-    let mut r = Sse::new(ReceiverStream::new(rx))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let mut r = Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r
 }
 
 /// `GET /api/backups/{id}/parts/{db|files|manifest}`: a good backup's part, streamed. The
 /// download is audited before the first byte leaves; development backups are not offered.
-pub async fn download(
-    State(s): State<HttpState>,
-    Path((id, part)): Path<(Uuid, String)>,
-    headers: HeaderMap,
-) -> Response {
+pub async fn download(State(s): State<HttpState>, Path((id, part)): Path<(Uuid, String)>, headers: HeaderMap) -> Response {
     let session = match viewer(&s, &headers, Capability::DownloadBackup).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let Some(ctx) = s.services.backups.clone() else {
-        return app_error(AppError::Conflict(
-            "backups are not configured on this console".into(),
-        ));
+        return app_error(AppError::Conflict("backups are not configured on this console".into()));
     };
     let (name, content_type) = match part.as_str() {
         "db" => (job::DUMP, "application/octet-stream"),
         "files" => (job::FILES, "application/zstd"),
         "manifest" => (job::MANIFEST, "application/json"),
-        _ => {
-            return app_error(AppError::NotFound(
-                "backup part (db, files or manifest)".into(),
-            ))
-        }
+        _ => return app_error(AppError::NotFound("backup part (db, files or manifest)".into())),
     };
     let opened = async {
         let mut tx = session.tx().await?;
@@ -150,18 +122,8 @@ pub async fn download(
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     let file = format!("{env_name}-{}-{name}", &id.simple().to_string()[..8]);
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&format!("attachment; filename=\"{file}\""))
-            .unwrap_or(HeaderValue::from_static("attachment")),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
+    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")).unwrap_or(HeaderValue::from_static("attachment")));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     r
 }

@@ -54,22 +54,11 @@ pub async fn info(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<BackupInfo,
 }
 
 /// Opens the storage a backup row points at (its settings when it was queued).
-pub async fn store_of(
-    ctx: &BackupContext,
-    conn: &mut sqlx::PgConnection,
-    project_id: Uuid,
-    storage: &serde_json::Value,
-) -> Result<Store> {
-    let settings: StorageSettings = serde_json::from_value(storage.clone())
-        .context("the backup's storage settings are unreadable")?;
+pub async fn store_of(ctx: &BackupContext, conn: &mut sqlx::PgConnection, project_id: Uuid, storage: &serde_json::Value) -> Result<Store> {
+    let settings: StorageSettings = serde_json::from_value(storage.clone()).context("the backup's storage settings are unreadable")?;
     let secret: String = match settings {
         StorageSettings::Local => String::new(),
-        _ => {
-            sqlx::query_scalar("select coalesce(ops.backup_s3_secret($1), '')")
-                .bind(project_id)
-                .fetch_one(conn)
-                .await?
-        }
+        _ => sqlx::query_scalar("select coalesce(ops.backup_s3_secret($1), '')").bind(project_id).fetch_one(conn).await?,
     };
     Store::open(&settings, &secret, &ctx.root)
 }
@@ -108,39 +97,22 @@ pub struct ManifestPart {
 /// The server's version number and the directory of matching client tools.
 pub async fn server_tools(admin_url: &str) -> Result<(String, PathBuf)> {
     let mut conn = copy::admin(admin_url).await?;
-    let version: String = sqlx::query_scalar("show server_version")
-        .fetch_one(&mut conn)
-        .await?;
-    let num: String = sqlx::query_scalar("show server_version_num")
-        .fetch_one(&mut conn)
-        .await?;
+    let version: String = sqlx::query_scalar("show server_version").fetch_one(&mut conn).await?;
+    let num: String = sqlx::query_scalar("show server_version_num").fetch_one(&mut conn).await?;
     conn.close().await.ok();
-    let major = num
-        .trim()
-        .parse::<u32>()
-        .context("reading the server version")?
-        / 10000;
+    let major = num.trim().parse::<u32>().context("reading the server version")? / 10000;
     Ok((version, copy::tools_for(major)?))
 }
 
 /// Runs backup `id` (already claimed: state `running`). Returns the manifest's sha256.
-pub async fn run(
-    ctx: &BackupContext,
-    claims: &DbClaims,
-    id: Uuid,
-    progress: &Arc<Progress>,
-    cancel: &CancellationToken,
-) -> Result<()> {
+pub async fn run(ctx: &BackupContext, claims: &DbClaims, id: Uuid, progress: &Arc<Progress>, cancel: &CancellationToken) -> Result<()> {
     let started = chrono::Utc::now();
     let clock = Instant::now();
     let mut tx = ctx.db.tenant_tx(claims).await?;
     let info = info(&mut tx, id).await?;
     let store = store_of(ctx, &mut tx, info.project_id, &info.storage).await?;
     let Some(database) = info.database_name.clone() else {
-        bail!(
-            "environment {} has no database registered",
-            info.environment_name
-        );
+        bail!("environment {} has no database registered", info.environment_name);
     };
     let location = store::key(&[&info.project_slug, &info.environment_name, &id.to_string()])?;
     // Recorded first: whatever happens next, cleanup knows where to look.
@@ -155,23 +127,14 @@ pub async fn run(
     let admin_url = ctx.admin_url();
     let (server_version, bin) = server_tools(&admin_url).await?;
     let mut conn = copy::admin(&admin_url).await?;
-    let size: Option<i64> =
-        sqlx::query_scalar("select pg_database_size(datname) from pg_database where datname = $1")
-            .bind(&database)
-            .fetch_optional(&mut conn)
-            .await?;
+    let size: Option<i64> = sqlx::query_scalar("select pg_database_size(datname) from pg_database where datname = $1").bind(&database).fetch_optional(&mut conn).await?;
     conn.close().await.ok();
     let Some(size) = size else {
         bail!("database {database} does not exist");
     };
-    let expected =
-        expected_dump_bytes(ctx, claims, info.environment_id, size, info.compression).await?;
+    let expected = expected_dump_bytes(ctx, claims, info.environment_id, size, info.compression).await?;
     progress.set_expected(Some(expected));
-    let filestore = info
-        .data_dir
-        .as_ref()
-        .map(|d| PathBuf::from(d).join("filestore").join(&database))
-        .filter(|p| p.is_dir());
+    let filestore = info.data_dir.as_ref().map(|d| PathBuf::from(d).join("filestore").join(&database)).filter(|p| p.is_dir());
     let files_total = match &filestore {
         Some(dir) => {
             let dir = dir.clone();
@@ -194,25 +157,12 @@ pub async fn run(
             .await?;
         tx.commit().await?;
     }
-    progress.files_total.store(
-        if filestore.is_some() { files_total } else { -1 },
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    progress.files_total.store(if filestore.is_some() { files_total } else { -1 }, std::sync::atomic::Ordering::Relaxed);
 
     // 1. The database, streamed from pg_dump into storage.
     progress.set_phase(&format!("dumping database {database}"));
     let t = Instant::now();
-    let dump = dump_into(
-        &store,
-        &format!("{location}/{DUMP}"),
-        &admin_url,
-        &bin,
-        &database,
-        info.compression,
-        progress,
-        cancel,
-    )
-    .await?;
+    let dump = dump_into(&store, &format!("{location}/{DUMP}"), &admin_url, &bin, &database, info.compression, progress, cancel).await?;
     let dump_ms = t.elapsed().as_millis() as u64;
     let pg_dump_version = tool_version(&bin.join("pg_dump")).await;
 
@@ -221,15 +171,10 @@ pub async fn run(
     let files = match &filestore {
         Some(dir) => {
             progress.set_phase("archiving the file store");
-            let (mut reader, task) =
-                archive::pack(dir.clone(), 3, progress.clone(), cancel.clone());
-            let uploaded = store
-                .upload(&format!("{location}/{FILES}"), &mut reader, &|_| {}, cancel)
-                .await;
+            let (mut reader, task) = archive::pack(dir.clone(), 3, progress.clone(), cancel.clone());
+            let uploaded = store.upload(&format!("{location}/{FILES}"), &mut reader, &|_| {}, cancel).await;
             drop(reader);
-            let stats = task
-                .await
-                .map_err(|e| anyhow!("the archiver stopped: {e}"))?;
+            let stats = task.await.map_err(|e| anyhow!("the archiver stopped: {e}"))?;
             let part = uploaded?;
             Some((part, stats?))
         }
@@ -250,48 +195,21 @@ pub async fn run(
     }
     progress.set_phase("verifying the dump");
     let t = Instant::now();
-    let toc = verify_dump(
-        &store,
-        &format!("{location}/{DUMP}"),
-        &dump,
-        &bin,
-        progress,
-        cancel,
-    )
-    .await?;
+    let toc = verify_dump(&store, &format!("{location}/{DUMP}"), &dump, &bin, progress, cancel).await?;
     if let Some((part, stats)) = &files {
         progress.set_phase("verifying the file archive");
         let (_, reader) = store.reader(&format!("{location}/{FILES}")).await?;
-        let checked = archive::check(reader, None, progress.clone())
-            .await
-            .context("reading the file archive back")?;
-        if checked.sha256 != part.sha256
-            || checked.bytes != part.bytes
-            || checked.files != stats.files
-        {
+        let checked = archive::check(reader, None, progress.clone()).await.context("reading the file archive back")?;
+        if checked.sha256 != part.sha256 || checked.bytes != part.bytes || checked.files != stats.files {
             bail!("the stored file archive does not match what was written ({} files, {} bytes read back)", checked.files, checked.bytes);
         }
     }
     let verify_ms = t.elapsed().as_millis() as u64;
 
     // 4. The manifest, last.
-    let mut parts = vec![ManifestPart {
-        name: DUMP.into(),
-        bytes: dump.bytes,
-        sha256: dump.sha256.clone(),
-        toc_entries: Some(toc),
-        files: None,
-        skipped: None,
-    }];
+    let mut parts = vec![ManifestPart { name: DUMP.into(), bytes: dump.bytes, sha256: dump.sha256.clone(), toc_entries: Some(toc), files: None, skipped: None }];
     if let Some((part, stats)) = &files {
-        parts.push(ManifestPart {
-            name: FILES.into(),
-            bytes: part.bytes,
-            sha256: part.sha256.clone(),
-            toc_entries: None,
-            files: Some(stats.files),
-            skipped: Some(stats.skipped),
-        });
+        parts.push(ManifestPart { name: FILES.into(), bytes: part.bytes, sha256: part.sha256.clone(), toc_entries: None, files: Some(stats.files), skipped: Some(stats.skipped) });
     }
     let manifest = Manifest {
         format: "odooops-backup/1".into(),
@@ -308,18 +226,11 @@ pub async fn run(
         timings_ms: serde_json::json!({"dump": dump_ms, "files": files_ms, "verify": verify_ms, "total": clock.elapsed().as_millis() as u64}),
         parts,
     };
-    let written = store
-        .put_small(
-            &format!("{location}/{MANIFEST}"),
-            serde_json::to_vec_pretty(&manifest)?,
-        )
-        .await?;
+    let written = store.put_small(&format!("{location}/{MANIFEST}"), serde_json::to_vec_pretty(&manifest)?).await?;
 
     // 5. Good, in one transaction with the environment's last good backup and the audit.
     let mut tx = ctx.db.tenant_tx(claims).await?;
-    let (files_part, files_stats) = files
-        .map(|(p, s)| (Some(p), Some(s)))
-        .unwrap_or((None, None));
+    let (files_part, files_stats) = files.map(|(p, s)| (Some(p), Some(s))).unwrap_or((None, None));
     let done = sqlx::query(
         "update ops.backups set state = 'good', phase = '', finished_at = now(), verified_at = now(), manifest_sha256 = $2,
                 toc_entries = $3, files_bytes = $4, files_sha256 = $5, files_count = $6, bytes_done = $7, error = ''
@@ -338,10 +249,7 @@ pub async fn run(
     if done == 0 {
         bail!("the backup was taken over or cancelled before it could be marked good");
     }
-    sqlx::query("update ops.environments set last_good_backup_at = now() where id = $1")
-        .bind(info.environment_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("update ops.environments set last_good_backup_at = now() where id = $1").bind(info.environment_id).execute(&mut *tx).await?;
     audit(
         &mut tx,
         "backup.succeeded",
@@ -359,13 +267,7 @@ pub async fn run(
 
 /// The dump's size, guessed from the last good backup's ratio (dump / database), else a
 /// third of the database.
-async fn expected_dump_bytes(
-    ctx: &BackupContext,
-    claims: &DbClaims,
-    env_id: Uuid,
-    db_size: i64,
-    compression: i32,
-) -> Result<i64> {
+async fn expected_dump_bytes(ctx: &BackupContext, claims: &DbClaims, env_id: Uuid, db_size: i64, compression: i32) -> Result<i64> {
     let mut tx = ctx.db.tenant_tx(claims).await?;
     let last: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
         "select dump_bytes, db_size_bytes from ops.backups where environment_id = $1 and state = 'good' order by finished_at desc limit 1",
@@ -375,9 +277,7 @@ async fn expected_dump_bytes(
     .await?;
     tx.commit().await?;
     Ok(match last {
-        Some((Some(dump), Some(size))) if size > 0 => {
-            ((dump as f64) * (db_size as f64 / size as f64)) as i64
-        }
+        Some((Some(dump), Some(size))) if size > 0 => ((dump as f64) * (db_size as f64 / size as f64)) as i64,
         _ if compression == 0 => db_size * 2 / 3,
         _ => db_size / 3,
     }
@@ -401,11 +301,7 @@ fn check_free_space(root: &std::path::Path, expected: i64) -> Result<()> {
 }
 
 pub async fn tool_version(path: &std::path::Path) -> String {
-    match tokio::process::Command::new(path)
-        .arg("--version")
-        .output()
-        .await
-    {
+    match tokio::process::Command::new(path).arg("--version").output().await {
         Ok(o) => String::from_utf8_lossy(&o.stdout).trim().to_string(),
         Err(_) => String::new(),
     }
@@ -413,23 +309,10 @@ pub async fn tool_version(path: &std::path::Path) -> String {
 
 /// `pg_dump -Fc` of `database` streamed into `key`.
 #[allow(clippy::too_many_arguments)]
-pub async fn dump_into(
-    store: &Store,
-    key: &str,
-    admin_url: &str,
-    bin: &std::path::Path,
-    database: &str,
-    level: i32,
-    progress: &Progress,
-    cancel: &CancellationToken,
-) -> Result<PartInfo> {
+pub async fn dump_into(store: &Store, key: &str, admin_url: &str, bin: &std::path::Path, database: &str, level: i32, progress: &Progress, cancel: &CancellationToken) -> Result<PartInfo> {
     let (url, password) = copy::tool_target(admin_url, database)?;
     let mut child = copy::tool(bin, "pg_dump", &password)
-        .args([
-            "--format=custom",
-            &format!("--compress={}", level.clamp(0, 9)),
-            "--dbname",
-        ])
+        .args(["--format=custom", &format!("--compress={}", level.clamp(0, 9)), "--dbname"])
         .arg(&url)
         .stdout(Stdio::piped())
         .stdin(Stdio::null())
@@ -437,14 +320,9 @@ pub async fn dump_into(
         .spawn()
         .context("starting pg_dump")?;
     let err = copy::stderr_tail(&mut child);
-    let mut out = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow!("pg_dump has no stdout"))?;
+    let mut out = child.stdout.take().ok_or_else(|| anyhow!("pg_dump has no stdout"))?;
     widen_pipe(&out);
-    let uploaded = store
-        .upload(key, &mut out, &|n| progress.set_done(n), cancel)
-        .await;
+    let uploaded = store.upload(key, &mut out, &|n| progress.set_done(n), cancel).await;
     drop(out);
     if uploaded.is_err() {
         kill_group(&child);
@@ -454,9 +332,7 @@ pub async fn dump_into(
     let part = uploaded?;
     if !status.success() {
         // The upload completed with whatever pg_dump wrote: it must not stay.
-        let _ = store
-            .delete_prefix(key.rsplit_once('/').map(|(d, _)| d).unwrap_or(key))
-            .await;
+        let _ = store.delete_prefix(key.rsplit_once('/').map(|(d, _)| d).unwrap_or(key)).await;
         bail!("pg_dump of {database} failed ({status}): {err}");
     }
     Ok(part)
@@ -474,30 +350,17 @@ pub fn widen_pipe(fd: &impl std::os::fd::AsFd) {
 /// Stops a tool and everything it started (SIGTERM to its process group, SIGKILL on drop).
 pub fn kill_group(child: &tokio::process::Child) {
     if let Some(pid) = child.id() {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
     }
 }
 
 /// Reads the stored dump back: sha256 and size must match what was written, `pg_restore`
 /// must decode every block (`-f /dev/null`; `--list` alone passes a truncated dump) and list
 /// its table of contents. Returns the number of TOC entries.
-pub async fn verify_dump(
-    store: &Store,
-    key: &str,
-    written: &PartInfo,
-    bin: &std::path::Path,
-    progress: &Progress,
-    cancel: &CancellationToken,
-) -> Result<u32> {
+pub async fn verify_dump(store: &Store, key: &str, written: &PartInfo, bin: &std::path::Path, progress: &Progress, cancel: &CancellationToken) -> Result<u32> {
     let (size, mut reader) = store.reader(key).await?;
     if size != written.bytes {
-        bail!(
-            "the stored dump has {size} bytes, {} were written",
-            written.bytes
-        );
+        bail!("the stored dump has {size} bytes, {} were written", written.bytes);
     }
     let mut decode = tokio::process::Command::new(bin.join("pg_restore"))
         .args(["--file=/dev/null"])
@@ -517,10 +380,7 @@ pub async fn verify_dump(
         .context("starting pg_restore --list")?;
     let decode_err = copy::stderr_tail(&mut decode);
     let list_err = copy::stderr_tail(&mut list);
-    let mut list_out = list
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow!("pg_restore has no stdout"))?;
+    let mut list_out = list.stdout.take().ok_or_else(|| anyhow!("pg_restore has no stdout"))?;
     let listing = tokio::spawn(async move {
         let mut s = String::new();
         let _ = list_out.read_to_string(&mut s).await;
@@ -566,10 +426,7 @@ pub async fn verify_dump(
     fed?;
     let decoded = decode.wait().await?;
     let listed = list.wait().await?;
-    let (decode_err, list_err) = (
-        decode_err.await.unwrap_or_default(),
-        list_err.await.unwrap_or_default(),
-    );
+    let (decode_err, list_err) = (decode_err.await.unwrap_or_default(), list_err.await.unwrap_or_default());
     let listing = listing.await.unwrap_or_default();
     let sha = hex::encode(hash.finalize());
     if bytes != written.bytes || sha != written.sha256 {
@@ -581,9 +438,6 @@ pub async fn verify_dump(
     if !listed.success() {
         bail!("pg_restore --list failed ({listed}): {list_err}");
     }
-    let entries = listing
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with(';'))
-        .count() as u32;
+    let entries = listing.lines().filter(|l| !l.trim().is_empty() && !l.starts_with(';')).count() as u32;
     Ok(entries)
 }

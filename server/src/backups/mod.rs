@@ -58,13 +58,7 @@ pub struct Progress {
 
 impl Default for Progress {
     fn default() -> Self {
-        Progress {
-            done: AtomicI64::new(0),
-            expected: AtomicI64::new(-1),
-            files_done: AtomicI64::new(0),
-            files_total: AtomicI64::new(-1),
-            phase: Mutex::new(String::new()),
-        }
+        Progress { done: AtomicI64::new(0), expected: AtomicI64::new(-1), files_done: AtomicI64::new(0), files_total: AtomicI64::new(-1), phase: Mutex::new(String::new()) }
     }
 }
 
@@ -114,38 +108,16 @@ pub fn plain_error(e: &anyhow::Error) -> String {
 
 /// An audit row written by the console on behalf of a job (the person who asked is in the
 /// job's row and in the details).
-pub async fn audit(
-    conn: &mut sqlx::PgConnection,
-    action: &str,
-    target: &str,
-    details: serde_json::Value,
-) -> Result<(), sqlx::Error> {
-    db::audit::insert(
-        conn,
-        &db::audit::AuditEntry {
-            actor_id: None,
-            actor_email: "console",
-            action,
-            target,
-            details,
-            request_id: "",
-            ip: "",
-        },
-    )
-    .await
+pub async fn audit(conn: &mut sqlx::PgConnection, action: &str, target: &str, details: serde_json::Value) -> Result<(), sqlx::Error> {
+    db::audit::insert(conn, &db::audit::AuditEntry { actor_id: None, actor_email: "console", action, target, details, request_id: "", ip: "" }).await
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn plain_errors_say_each_cause_once() {
-        let e = anyhow::anyhow!("Connection refused")
-            .context("HTTP error: Connection refused")
-            .context("uploading db.dump");
-        assert_eq!(
-            super::plain_error(&e),
-            "uploading db.dump: HTTP error: Connection refused"
-        );
+        let e = anyhow::anyhow!("Connection refused").context("HTTP error: Connection refused").context("uploading db.dump");
+        assert_eq!(super::plain_error(&e), "uploading db.dump: HTTP error: Connection refused");
         let long = anyhow::anyhow!("x".repeat(700));
         assert_eq!(super::plain_error(&long).chars().count(), 601);
     }

@@ -54,13 +54,7 @@ async fn load(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Job, sqlx::Erro
     .await
 }
 
-async fn set_state(
-    ctx: &BackupContext,
-    claims: &DbClaims,
-    id: Uuid,
-    state: RestoreState,
-    phase: &str,
-) -> Result<()> {
+async fn set_state(ctx: &BackupContext, claims: &DbClaims, id: Uuid, state: RestoreState, phase: &str) -> Result<()> {
     let mut tx = ctx.db.tenant_tx(claims).await?;
     let n = sqlx::query("update ops.restores set state = $2, phase = $3 where id = $1 and state in ('safety_backup', 'restoring', 'neutralizing')")
         .bind(id)
@@ -82,10 +76,7 @@ pub fn filestore_dir(data_dir: &str, database: &str) -> PathBuf {
 }
 
 pub async fn remove_filestore(data_dir: &str, database: &str) {
-    for dir in [
-        filestore_dir(data_dir, database),
-        filestore_dir(data_dir, &format!("{database}.partial")),
-    ] {
+    for dir in [filestore_dir(data_dir, database), filestore_dir(data_dir, &format!("{database}.partial"))] {
         if dir.exists() {
             if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
                 tracing::warn!(error = %e, dir = %dir.display(), "could not remove a file store");
@@ -94,31 +85,15 @@ pub async fn remove_filestore(data_dir: &str, database: &str) {
     }
 }
 
-pub async fn run(
-    ctx: &BackupContext,
-    claims: &DbClaims,
-    id: Uuid,
-    worker_name: &str,
-    progress: &Arc<Progress>,
-    cancel: &CancellationToken,
-) -> Result<()> {
+pub async fn run(ctx: &BackupContext, claims: &DbClaims, id: Uuid, worker_name: &str, progress: &Arc<Progress>, cancel: &CancellationToken) -> Result<()> {
     let clock = Instant::now();
     let mut tx = ctx.db.tenant_tx(claims).await?;
     let job = load(&mut tx, id).await?;
     let store = job::store_of(ctx, &mut tx, job.project_id, &job.storage).await?;
     tx.commit().await?;
-    let wanted = if job.mode == RestoreMode::Production {
-        Stage::Production
-    } else {
-        Stage::Staging
-    };
+    let wanted = if job.mode == RestoreMode::Production { Stage::Production } else { Stage::Staging };
     if job.stage != wanted {
-        bail!(
-            "{} is a {} environment, not {}",
-            job.env_name,
-            job.stage.as_str(),
-            wanted.as_str()
-        );
+        bail!("{} is a {} environment, not {}", job.env_name, job.stage.as_str(), wanted.as_str());
     }
     let (Some(dump_sha), Some(dump_bytes)) = (job.dump_sha256.clone(), job.dump_bytes) else {
         bail!("the backup has no verified dump");
@@ -128,14 +103,7 @@ pub async fn run(
     if job.mode == RestoreMode::Production {
         progress.set_phase("safety backup of production");
         safety = Some(safety_backup(ctx, claims, id, &job, worker_name, progress, cancel).await?);
-        set_state(
-            ctx,
-            claims,
-            id,
-            RestoreState::Restoring,
-            "restoring the database",
-        )
-        .await?;
+        set_state(ctx, claims, id, RestoreState::Restoring, "restoring the database").await?;
     }
 
     // A new database, named before it exists so that cleanup can always find it.
@@ -158,13 +126,10 @@ pub async fn run(
     {
         let mut conn = copy::admin(&admin_url).await?;
         copy::check_name(&new_db)?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "create database {} template template0",
-            app::models::sqlcheck::quote_ident(&new_db)
-        )))
-        .execute(&mut conn)
-        .await
-        .with_context(|| format!("creating database {new_db}"))?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database {} template template0", app::models::sqlcheck::quote_ident(&new_db))))
+            .execute(&mut conn)
+            .await
+            .with_context(|| format!("creating database {new_db}"))?;
     }
     let key = format!("{}/{}", job.location, job::DUMP);
     let sha = restore_dump(&store, &key, &admin_url, &bin, &new_db, progress, cancel).await?;
@@ -180,27 +145,15 @@ pub async fn run(
                 progress.set_phase("restoring the file store");
                 set_phase(ctx, claims, id, "restoring the file store").await?;
                 let partial = filestore_dir(data_dir, &format!("{new_db}.partial"));
-                let (_, reader) = store
-                    .reader(&format!("{}/{}", job.location, job::FILES))
-                    .await?;
-                let checked = archive::check(reader, Some(partial.clone()), progress.clone())
-                    .await
-                    .context("restoring the file store")?;
-                if Some(&checked.sha256) != job.files_sha256.as_ref()
-                    || Some(checked.bytes as i64) != job.files_bytes
-                {
-                    bail!(
-                        "the stored file archive does not match its manifest: nothing was switched"
-                    );
+                let (_, reader) = store.reader(&format!("{}/{}", job.location, job::FILES)).await?;
+                let checked = archive::check(reader, Some(partial.clone()), progress.clone()).await.context("restoring the file store")?;
+                if Some(&checked.sha256) != job.files_sha256.as_ref() || Some(checked.bytes as i64) != job.files_bytes {
+                    bail!("the stored file archive does not match its manifest: nothing was switched");
                 }
-                tokio::fs::rename(&partial, filestore_dir(data_dir, &new_db))
-                    .await
-                    .context("moving the restored file store in place")?;
+                tokio::fs::rename(&partial, filestore_dir(data_dir, &new_db)).await.context("moving the restored file store in place")?;
                 files_note = serde_json::json!({"files": checked.files});
             }
-            None => {
-                files_note = serde_json::json!({"skipped": "the environment has no data directory"})
-            }
+            None => files_note = serde_json::json!({"skipped": "the environment has no data directory"}),
         }
     }
     if cancel.is_cancelled() {
@@ -213,20 +166,13 @@ pub async fn run(
         set_state(ctx, claims, id, RestoreState::Neutralizing, "neutralizing").await?;
         progress.set_phase("neutralizing");
         let mut tx = ctx.db.tenant_tx(claims).await?;
-        let mailbox = db::mail::ensure_mailbox(&mut tx, job.env_id)
-            .await?
-            .context("staging's mailbox")?;
+        let mailbox = db::mail::ensure_mailbox(&mut tx, job.env_id).await?.context("staging's mailbox")?;
         tx.commit().await?;
         let (host, port) = match ctx.smtp {
             Some(a) => (a.ip().to_string(), a.port()),
             None => ("127.0.0.1".to_string(), 1025),
         };
-        let mail = MailTarget {
-            host,
-            port,
-            username: mailbox.smtp_username.clone(),
-            password: mailbox.smtp_password.clone(),
-        };
+        let mail = MailTarget { host, port, username: mailbox.smtp_username.clone(), password: mailbox.smtp_password.clone() };
         let url = crate::db::with_database(&admin_url, &new_db);
         let run = db::neutralize::NewRun {
             project_id: job.project_id,
@@ -236,14 +182,8 @@ pub async fn run(
             actor_email: &job.requested_by_email,
             database_name: &new_db,
         };
-        let actor = neutralize::record::Actor {
-            id: None,
-            email: job.requested_by_email.clone(),
-            request_id: String::new(),
-        };
-        let report = neutralize::record::run_recorded(&ctx.db, claims, &run, &actor, &url, &mail)
-            .await
-            .context("neutralizing the restored database (staging keeps its database)")?;
+        let actor = neutralize::record::Actor { id: None, email: job.requested_by_email.clone(), request_id: String::new() };
+        let report = neutralize::record::run_recorded(&ctx.db, claims, &run, &actor, &url, &mail).await.context("neutralizing the restored database (staging keeps its database)")?;
         report_note = serde_json::json!({"rows_changed": report.rows_changed, "columns_blanked": report.columns_blanked, "rules": report.rules.len()});
     }
     if cancel.is_cancelled() {
@@ -260,25 +200,14 @@ pub async fn run(
     if moved == 0 {
         bail!(store::Cancelled);
     }
-    sqlx::query("select 1 from ops.environments where id = $1 for update")
-        .bind(job.env_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("update ops.environments set database_name = $2 where id = $1")
-        .bind(job.env_id)
-        .bind(&new_db)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("select 1 from ops.environments where id = $1 for update").bind(job.env_id).execute(&mut *tx).await?;
+    sqlx::query("update ops.environments set database_name = $2 where id = $1").bind(job.env_id).bind(&new_db).execute(&mut *tx).await?;
     sqlx::query("update ops.restores set state = 'succeeded', phase = '', finished_at = now(), previous_database = $2, bytes_done = bytes_expected where id = $1")
         .bind(id)
         .bind(&job.database_name)
         .execute(&mut *tx)
         .await?;
-    let action = if job.mode == RestoreMode::Production {
-        "restore.production_switched"
-    } else {
-        "restore.succeeded"
-    };
+    let action = if job.mode == RestoreMode::Production { "restore.production_switched" } else { "restore.succeeded" };
     audit(
         &mut tx,
         action,
@@ -303,17 +232,10 @@ pub async fn run(
                         remove_filestore(dir, old).await;
                     }
                     let mut tx = ctx.db.tenant_tx(claims).await?;
-                    sqlx::query(
-                        "update ops.restores set previous_dropped_at = now() where id = $1",
-                    )
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                    sqlx::query("update ops.restores set previous_dropped_at = now() where id = $1").bind(id).execute(&mut *tx).await?;
                     tx.commit().await?;
                 }
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), database = old, "the previous staging database could not be dropped")
-                }
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), database = old, "the previous staging database could not be dropped"),
             }
         }
     }
@@ -322,26 +244,14 @@ pub async fn run(
 
 async fn set_phase(ctx: &BackupContext, claims: &DbClaims, id: Uuid, phase: &str) -> Result<()> {
     let mut tx = ctx.db.tenant_tx(claims).await?;
-    sqlx::query("update ops.restores set phase = $2 where id = $1")
-        .bind(id)
-        .bind(phase)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("update ops.restores set phase = $2 where id = $1").bind(id).bind(phase).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Backs up the current production database before it is replaced; the restore waits
 /// (up to 30 minutes) for a production backup already running. Returns its id.
-async fn safety_backup(
-    ctx: &BackupContext,
-    claims: &DbClaims,
-    restore_id: Uuid,
-    job: &Job,
-    worker_name: &str,
-    progress: &Arc<Progress>,
-    cancel: &CancellationToken,
-) -> Result<Uuid> {
+async fn safety_backup(ctx: &BackupContext, claims: &DbClaims, restore_id: Uuid, job: &Job, worker_name: &str, progress: &Arc<Progress>, cancel: &CancellationToken) -> Result<Uuid> {
     let deadline = Instant::now() + Duration::from_secs(30 * 60);
     let backup_id = loop {
         let mut tx = ctx.db.tenant_tx(claims).await?;
@@ -361,11 +271,7 @@ async fn safety_backup(
         .await;
         match inserted {
             Ok(id) => {
-                sqlx::query("update ops.restores set safety_backup_id = $2 where id = $1")
-                    .bind(restore_id)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query("update ops.restores set safety_backup_id = $2 where id = $1").bind(restore_id).bind(id).execute(&mut *tx).await?;
                 tx.commit().await?;
                 break id;
             }
@@ -384,15 +290,7 @@ async fn safety_backup(
         }
     };
     let inner = Arc::new(Progress::default());
-    let hb = worker::heartbeat(
-        ctx,
-        claims,
-        "backups",
-        backup_id,
-        worker_name,
-        inner.clone(),
-        cancel.clone(),
-    );
+    let hb = worker::heartbeat(ctx, claims, "backups", backup_id, worker_name, inner.clone(), cancel.clone());
     // The restore's own bar follows the safety backup meanwhile.
     let mirror = {
         let (inner, outer) = (inner.clone(), progress.clone());
@@ -413,23 +311,13 @@ async fn safety_backup(
         if store::is_cancelled(&e) || cancel.is_cancelled() {
             bail!(store::Cancelled);
         }
-        return Err(anyhow!(
-            "the safety backup of production failed, so nothing was restored: {e:#}"
-        ));
+        return Err(anyhow!("the safety backup of production failed, so nothing was restored: {e:#}"));
     }
     Ok(backup_id)
 }
 
 /// Streams the stored dump into `pg_restore` on `database`; returns its sha256.
-async fn restore_dump(
-    store: &Store,
-    key: &str,
-    admin_url: &str,
-    bin: &Path,
-    database: &str,
-    progress: &Progress,
-    cancel: &CancellationToken,
-) -> Result<String> {
+async fn restore_dump(store: &Store, key: &str, admin_url: &str, bin: &Path, database: &str, progress: &Progress, cancel: &CancellationToken) -> Result<String> {
     let (_, mut reader) = store.reader(key).await?;
     let (url, password) = copy::tool_target(admin_url, database)?;
     let mut child = copy::tool(bin, "pg_restore", &password)
@@ -441,10 +329,7 @@ async fn restore_dump(
         .spawn()
         .context("starting pg_restore")?;
     let err = copy::stderr_tail(&mut child);
-    let mut input = child
-        .stdin
-        .take()
-        .ok_or_else(|| anyhow!("pg_restore has no stdin"))?;
+    let mut input = child.stdin.take().ok_or_else(|| anyhow!("pg_restore has no stdin"))?;
     job::widen_pipe(&input);
     let mut hash = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -484,19 +369,9 @@ async fn restore_dump(
 
 /// Records a restore that did not finish: the new database and file store are dropped,
 /// the environment keeps what it had.
-pub async fn failed(
-    ctx: &BackupContext,
-    claims: &DbClaims,
-    id: Uuid,
-    e: &anyhow::Error,
-    cancelled: bool,
-) {
+pub async fn failed(ctx: &BackupContext, claims: &DbClaims, id: Uuid, e: &anyhow::Error, cancelled: bool) {
     let cancelled = cancelled || store::is_cancelled(e);
-    let msg = if cancelled {
-        "cancelled: nothing was switched".to_string()
-    } else {
-        super::plain_error(e)
-    };
+    let msg = if cancelled { "cancelled: nothing was switched".to_string() } else { super::plain_error(e) };
     if !cancelled {
         tracing::error!(error = %msg, restore_id = %id, "restore failed");
     }

@@ -38,11 +38,7 @@ struct Bucket {
 
 impl Bucket {
     fn new(period: fn(&DateTime<Tz>) -> Period, count: u32) -> Bucket {
-        Bucket {
-            period,
-            remaining: count,
-            last: None,
-        }
+        Bucket { period, remaining: count, last: None }
     }
 
     /// Whether this backup is the first (so the newest) seen of a period still to be filled.
@@ -69,11 +65,7 @@ pub fn keep(backups: &[(Uuid, DateTime<Utc>)], tz: Tz, policy: Retention) -> Has
         Bucket::new(iso_week, policy.weekly),
         Bucket::new(month, policy.monthly),
     ];
-    let mut kept: HashSet<Uuid> = newest_first
-        .first()
-        .map(|(id, _)| *id)
-        .into_iter()
-        .collect();
+    let mut kept: HashSet<Uuid> = newest_first.first().map(|(id, _)| *id).into_iter().collect();
     for (id, at) in &newest_first {
         let local = at.with_timezone(&tz);
         // Every bucket sees every backup: one backup can be a day's, a week's and a month's
@@ -105,10 +97,7 @@ mod tests {
 
     /// The nightly backup of day `n` (0 = Thu 2026-01-01), at 02:00 UTC; its id is `n`.
     fn nightly(n: u32) -> (Uuid, DateTime<Utc>) {
-        (
-            Uuid::from_u128(n.into()),
-            utc(2026, 1, 1, 2, 0) + Duration::days(n.into()),
-        )
+        (Uuid::from_u128(n.into()), utc(2026, 1, 1, 2, 0) + Duration::days(n.into()))
     }
 
     /// The local dates of the kept backups, oldest first.
@@ -133,10 +122,7 @@ mod tests {
 
             let all: Vec<_> = (0..=n).map(nightly).collect();
             let at_once = keep(&all, Brussels, Retention::PRODUCTION);
-            assert_eq!(
-                kept, at_once,
-                "day {n}: pruning each day differs from pruning once"
-            );
+            assert_eq!(kept, at_once, "day {n}: pruning each day differs from pruning once");
         }
         stored
     }
@@ -147,12 +133,7 @@ mod tests {
         // W10 Sun Mar 8, W09 Sun Mar 1. Monthly: Mar 16, Sat Feb 28, Sat Jan 31.
         let stored = simulate(75);
         let all: HashSet<_> = stored.iter().map(|(id, _)| *id).collect();
-        let mut expected = vec![
-            date(2026, 1, 31),
-            date(2026, 2, 28),
-            date(2026, 3, 1),
-            date(2026, 3, 8),
-        ];
+        let mut expected = vec![date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 1), date(2026, 3, 8)];
         expected.extend((10..=16).map(|d| date(2026, 3, d)));
         assert_eq!(kept_dates(&stored, &all), expected);
         assert_eq!(stored.len(), 11);
@@ -164,12 +145,7 @@ mod tests {
         // W52 Sun Dec 27, W51 Sun Dec 20, W50 Sun Dec 13. Monthly: Dec 31, Nov 30, Oct 31.
         let stored = simulate(365);
         let all: HashSet<_> = stored.iter().map(|(id, _)| *id).collect();
-        let mut expected = vec![
-            date(2026, 10, 31),
-            date(2026, 11, 30),
-            date(2026, 12, 13),
-            date(2026, 12, 20),
-        ];
+        let mut expected = vec![date(2026, 10, 31), date(2026, 11, 30), date(2026, 12, 13), date(2026, 12, 20)];
         expected.extend((25..=31).map(|d| date(2026, 12, d)));
         assert_eq!(kept_dates(&stored, &all), expected);
     }
@@ -179,11 +155,7 @@ mod tests {
         let morning = (Uuid::from_u128(1), utc(2026, 5, 4, 6, 0));
         let evening = (Uuid::from_u128(2), utc(2026, 5, 4, 18, 0));
         let next_day = (Uuid::from_u128(3), utc(2026, 5, 5, 6, 0));
-        let kept = keep(
-            &[evening, next_day, morning],
-            chrono_tz::UTC,
-            Retention::BEST_EFFORT,
-        );
+        let kept = keep(&[evening, next_day, morning], chrono_tz::UTC, Retention::BEST_EFFORT);
         assert_eq!(kept, HashSet::from([evening.0, next_day.0]));
     }
 
@@ -193,38 +165,19 @@ mod tests {
         let noon = (Uuid::from_u128(1), utc(2026, 5, 4, 12, 0));
         let late = (Uuid::from_u128(2), utc(2026, 5, 4, 23, 30));
         let morning = (Uuid::from_u128(3), utc(2026, 5, 5, 6, 0));
-        let policy = Retention {
-            daily: 2,
-            weekly: 0,
-            monthly: 0,
-        };
+        let policy = Retention { daily: 2, weekly: 0, monthly: 0 };
         let backups = [noon, late, morning];
-        assert_eq!(
-            keep(&backups, chrono_tz::UTC, policy),
-            HashSet::from([late.0, morning.0])
-        );
-        assert_eq!(
-            keep(&backups, Brussels, policy),
-            HashSet::from([noon.0, morning.0])
-        );
+        assert_eq!(keep(&backups, chrono_tz::UTC, policy), HashSet::from([late.0, morning.0]));
+        assert_eq!(keep(&backups, Brussels, policy), HashSet::from([noon.0, morning.0]));
     }
 
     #[test]
     fn best_effort_keeps_the_newest_of_the_last_three_days() {
         // Two backups a day for ten days, given newest first and oldest first alike.
         let mut backups: Vec<_> = (0..20u32)
-            .map(|i| {
-                (
-                    Uuid::from_u128(i.into()),
-                    utc(2026, 6, 1, 3, 0) + Duration::hours(12 * i64::from(i)),
-                )
-            })
+            .map(|i| (Uuid::from_u128(i.into()), utc(2026, 6, 1, 3, 0) + Duration::hours(12 * i64::from(i))))
             .collect();
-        let expected = HashSet::from([
-            Uuid::from_u128(15),
-            Uuid::from_u128(17),
-            Uuid::from_u128(19),
-        ]);
+        let expected = HashSet::from([Uuid::from_u128(15), Uuid::from_u128(17), Uuid::from_u128(19)]);
         assert_eq!(keep(&backups, Brussels, Retention::BEST_EFFORT), expected);
         backups.reverse();
         assert_eq!(keep(&backups, Brussels, Retention::BEST_EFFORT), expected);
@@ -237,37 +190,20 @@ mod tests {
             .map(|d| (Uuid::from_u128(d), utc(2026, 6, d as u32, 3, 0)))
             .to_vec();
         let kept = keep(&backups, Brussels, Retention::BEST_EFFORT);
-        assert_eq!(
-            kept,
-            HashSet::from([Uuid::from_u128(3), Uuid::from_u128(10), Uuid::from_u128(11)])
-        );
+        assert_eq!(kept, HashSet::from([Uuid::from_u128(3), Uuid::from_u128(10), Uuid::from_u128(11)]));
     }
 
     #[test]
     fn the_newest_backup_is_always_kept() {
         let backups: Vec<_> = (0..5).map(nightly).collect();
-        let nothing = Retention {
-            daily: 0,
-            weekly: 0,
-            monthly: 0,
-        };
-        assert_eq!(
-            keep(&backups, Brussels, nothing),
-            HashSet::from([nightly(4).0])
-        );
+        let nothing = Retention { daily: 0, weekly: 0, monthly: 0 };
+        assert_eq!(keep(&backups, Brussels, nothing), HashSet::from([nightly(4).0]));
 
         // Weekly only: the newest of each of the last two ISO weeks (Sun Jan 11, Tue Jan 13).
         let backups: Vec<_> = (0..13).map(nightly).collect();
-        let weekly = Retention {
-            daily: 0,
-            weekly: 2,
-            monthly: 0,
-        };
+        let weekly = Retention { daily: 0, weekly: 2, monthly: 0 };
         let kept = keep(&backups, Brussels, weekly);
-        assert_eq!(
-            kept_dates(&backups, &kept),
-            vec![date(2026, 1, 11), date(2026, 1, 13)]
-        );
+        assert_eq!(kept_dates(&backups, &kept), vec![date(2026, 1, 11), date(2026, 1, 13)]);
     }
 
     #[test]

@@ -26,17 +26,12 @@ struct Due {
     project_time_zone: String,
 }
 
-pub fn start(
-    ctx: BackupContext,
-    mut shutdown: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
+pub fn start(ctx: BackupContext, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         match cleanup::sweep_local(&ctx).await {
             Ok(n) if n > 0 => tracing::info!(removed = n, "removed leftover backup directories"),
             Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "could not sweep the backup directory")
-            }
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not sweep the backup directory"),
         }
         loop {
             if let Err(e) = tick(&ctx, Utc::now()).await {
@@ -56,17 +51,13 @@ pub fn start(
 /// One pass: production environments get their default schedule, due slots become pending
 /// backups (late ones are recorded as missed first). Returns how many backups it queued.
 pub async fn tick(ctx: &BackupContext, now: DateTime<Utc>) -> Result<usize> {
-    let due: Vec<Due> = sqlx::query_as("select * from ops.due_backup_schedules()")
-        .fetch_all(ctx.db.pool())
-        .await?;
+    let due: Vec<Due> = sqlx::query_as("select * from ops.due_backup_schedules()").fetch_all(ctx.db.pool()).await?;
     let mut queued = 0;
     for d in due {
         let claims = system_claims(d.tenant_id);
         match one(ctx, &claims, &d, now).await {
             Ok(n) => queued += n,
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), environment_id = %d.environment_id, "could not schedule a backup")
-            }
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), environment_id = %d.environment_id, "could not schedule a backup"),
         }
     }
     Ok(queued)
@@ -77,14 +68,8 @@ async fn one(ctx: &BackupContext, claims: &DbClaims, d: &Due, now: DateTime<Utc>
     let Some(schedule_id) = d.schedule_id else {
         // Production's default: daily at the configured hour, in the project's time zone.
         let cron = app::schedule::default_cron(ctx.default_hour);
-        let tz = if app::schedule::time_zone(&d.project_time_zone).is_ok() {
-            d.project_time_zone.clone()
-        } else {
-            "UTC".into()
-        };
-        let next = app::schedule::parse(&cron, &tz)
-            .ok()
-            .and_then(|s| s.next_after(now));
+        let tz = if app::schedule::time_zone(&d.project_time_zone).is_ok() { d.project_time_zone.clone() } else { "UTC".into() };
+        let next = app::schedule::parse(&cron, &tz).ok().and_then(|s| s.next_after(now));
         sqlx::query(
             "insert into ops.backup_schedules (tenant_id, project_id, environment_id, cron, time_zone, enabled, keep_daily, keep_weekly, keep_monthly, next_run_at)
              values ($1, $2, $3, $4, $5, true, $6, $7, $8, $9) on conflict (environment_id) do nothing",
@@ -104,19 +89,14 @@ async fn one(ctx: &BackupContext, claims: &DbClaims, d: &Due, now: DateTime<Utc>
         return Ok(0);
     };
     // Under the schedule's lock, re-read: another console may have done this slot.
-    let locked: Option<(Option<DateTime<Utc>>, bool)> = sqlx::query_as(
-        "select next_run_at, enabled from ops.backup_schedules where id = $1 for update",
-    )
-    .bind(schedule_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let locked: Option<(Option<DateTime<Utc>>, bool)> = sqlx::query_as("select next_run_at, enabled from ops.backup_schedules where id = $1 for update")
+        .bind(schedule_id)
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some((next, true)) = locked else {
         return Ok(0);
     };
-    let schedule = match app::schedule::parse(
-        d.cron.as_deref().unwrap_or_default(),
-        d.time_zone.as_deref().unwrap_or("UTC"),
-    ) {
+    let schedule = match app::schedule::parse(d.cron.as_deref().unwrap_or_default(), d.time_zone.as_deref().unwrap_or("UTC")) {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(schedule_id = %schedule_id, error = e, "a schedule cannot be read; it is skipped");
@@ -124,11 +104,7 @@ async fn one(ctx: &BackupContext, claims: &DbClaims, d: &Due, now: DateTime<Utc>
         }
     };
     let Some(slot) = next else {
-        sqlx::query("update ops.backup_schedules set next_run_at = $2 where id = $1")
-            .bind(schedule_id)
-            .bind(schedule.next_after(now))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("update ops.backup_schedules set next_run_at = $2 where id = $1").bind(schedule_id).bind(schedule.next_after(now)).execute(&mut *tx).await?;
         tx.commit().await?;
         return Ok(0);
     };
@@ -150,11 +126,7 @@ async fn one(ctx: &BackupContext, claims: &DbClaims, d: &Due, now: DateTime<Utc>
         .bind(slot)
         .execute(&mut *tx)
         .await?;
-        let env_name: String =
-            sqlx::query_scalar("select name from ops.environments where id = $1")
-                .bind(d.environment_id)
-                .fetch_one(&mut *tx)
-                .await?;
+        let env_name: String = sqlx::query_scalar("select name from ops.environments where id = $1").bind(d.environment_id).fetch_one(&mut *tx).await?;
         app::db::promotions::notify(
             &mut tx,
             d.project_id,
@@ -180,14 +152,12 @@ async fn one(ctx: &BackupContext, claims: &DbClaims, d: &Due, now: DateTime<Utc>
     .await?
     .rows_affected();
     queued += n as usize;
-    sqlx::query(
-        "update ops.backup_schedules set next_run_at = $2, last_scheduled_at = $3 where id = $1",
-    )
-    .bind(schedule_id)
-    .bind(schedule.next_after(now))
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query("update ops.backup_schedules set next_run_at = $2, last_scheduled_at = $3 where id = $1")
+        .bind(schedule_id)
+        .bind(schedule.next_after(now))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(queued)
 }
@@ -200,10 +170,7 @@ pub async fn watchdog(ctx: &BackupContext) -> Result<usize> {
     let mut raised = 0;
     for (tenant, project, env, last) in rows {
         let mut tx = ctx.db.tenant_tx(&system_claims(tenant)).await?;
-        let name: String = sqlx::query_scalar("select name from ops.environments where id = $1")
-            .bind(env)
-            .fetch_one(&mut *tx)
-            .await?;
+        let name: String = sqlx::query_scalar("select name from ops.environments where id = $1").bind(env).fetch_one(&mut *tx).await?;
         let title = format!("{name} has no recent good backup");
         let recent: bool = sqlx::query_scalar("select exists (select 1 from ops.notifications where environment_id = $1 and title = $2 and created_at > now() - interval '24 hours')")
             .bind(env)
@@ -215,8 +182,7 @@ pub async fn watchdog(ctx: &BackupContext) -> Result<usize> {
                 Some(t) => format!("The last good backup finished at {}. Check the backups page for failed or missed backups.", t.format("%Y-%m-%d %H:%M UTC")),
                 None => "No backup of this environment has succeeded yet. Check the backups page.".to_string(),
             };
-            app::db::promotions::notify(&mut tx, project, Some(env), "error", &title, &body)
-                .await?;
+            app::db::promotions::notify(&mut tx, project, Some(env), "error", &title, &body).await?;
             raised += 1;
         }
         tx.commit().await?;
@@ -227,11 +193,7 @@ pub async fn watchdog(ctx: &BackupContext) -> Result<usize> {
 /// Retention after a good backup of the same environment: keeps what
 /// [`retention::keep`] says plus the newest good backup, pinned ones and any an open restore
 /// uses; the rest is marked `deleting` (no longer offered), its parts deleted, then `deleted`.
-pub async fn prune_after(
-    ctx: &BackupContext,
-    claims: &DbClaims,
-    backup_id: Uuid,
-) -> Result<Vec<Uuid>> {
+pub async fn prune_after(ctx: &BackupContext, claims: &DbClaims, backup_id: Uuid) -> Result<Vec<Uuid>> {
     let mut tx = ctx.db.tenant_tx(claims).await?;
     let env: Option<(Uuid, Stage, String)> = sqlx::query_as(
         "select e.id, e.stage, p.time_zone from ops.backups b join ops.environments e on e.id = b.environment_id join ops.projects p on p.id = b.project_id where b.id = $1",
@@ -243,20 +205,10 @@ pub async fn prune_after(
         return Ok(Vec::new());
     };
     // One pruning per environment at a time.
-    sqlx::query("select 1 from ops.environments where id = $1 for update")
-        .bind(env_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("select 1 from ops.environments where id = $1 for update").bind(env_id).execute(&mut *tx).await?;
     let schedule = app::db::backups::schedule_of(&mut tx, env_id).await?;
     let (policy, tz_name) = match &schedule {
-        Some(s) => (
-            Retention {
-                daily: s.keep_daily.max(1) as u32,
-                weekly: s.keep_weekly.max(0) as u32,
-                monthly: s.keep_monthly.max(0) as u32,
-            },
-            s.time_zone.clone(),
-        ),
+        Some(s) => (Retention { daily: s.keep_daily.max(1) as u32, weekly: s.keep_weekly.max(0) as u32, monthly: s.keep_monthly.max(0) as u32 }, s.time_zone.clone()),
         None => (Retention::for_stage(stage), project_tz),
     };
     let tz = app::schedule::time_zone(&tz_name).unwrap_or(chrono_tz::UTC);
@@ -274,39 +226,19 @@ pub async fn prune_after(
     .into_iter()
     .collect();
     let now = Utc::now();
-    let candidates: Vec<(Uuid, DateTime<Utc>)> =
-        good.iter().map(|(id, at, _, _)| (*id, *at)).collect();
+    let candidates: Vec<(Uuid, DateTime<Utc>)> = good.iter().map(|(id, at, _, _)| (*id, *at)).collect();
     let mut keep = retention::keep(&candidates, tz, policy);
     if let Some((newest, _)) = candidates.iter().max_by_key(|(_, at)| *at) {
         keep.insert(*newest);
     }
-    keep.extend(
-        good.iter()
-            .filter(|(_, _, pin, _)| pin.is_some_and(|p| p > now))
-            .map(|(id, _, _, _)| *id),
-    );
+    keep.extend(good.iter().filter(|(_, _, pin, _)| pin.is_some_and(|p| p > now)).map(|(id, _, _, _)| *id));
     // A manual backup someone just took ("before my change") is not pruned by the next one
     // of the same day: it stays at least 24 hours.
-    keep.extend(
-        good.iter()
-            .filter(|(_, at, _, manual)| {
-                *manual && (now - *at) < chrono::Duration::hours(24) && *at <= now
-            })
-            .map(|(id, _, _, _)| *id),
-    );
+    keep.extend(good.iter().filter(|(_, at, _, manual)| *manual && (now - *at) < chrono::Duration::hours(24) && *at <= now).map(|(id, _, _, _)| *id));
     keep.extend(in_use);
-    let drop: Vec<Uuid> = good
-        .iter()
-        .map(|(id, _, _, _)| *id)
-        .filter(|id| !keep.contains(id))
-        .collect();
+    let drop: Vec<Uuid> = good.iter().map(|(id, _, _, _)| *id).filter(|id| !keep.contains(id)).collect();
     if !drop.is_empty() {
-        sqlx::query(
-            "update ops.backups set state = 'deleting' where id = any($1) and state = 'good'",
-        )
-        .bind(&drop)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("update ops.backups set state = 'deleting' where id = any($1) and state = 'good'").bind(&drop).execute(&mut *tx).await?;
         audit(
             &mut tx,
             "backup.pruned",
@@ -316,17 +248,10 @@ pub async fn prune_after(
         .await?;
     }
     // Deleting ones left by an earlier, interrupted pass go too.
-    let deleting: Vec<Uuid> = sqlx::query_scalar(
-        "select id from ops.backups where environment_id = $1 and state = 'deleting'",
-    )
-    .bind(env_id)
-    .fetch_all(&mut *tx)
-    .await?;
+    let deleting: Vec<Uuid> = sqlx::query_scalar("select id from ops.backups where environment_id = $1 and state = 'deleting'").bind(env_id).fetch_all(&mut *tx).await?;
     tx.commit().await?;
     for id in &deleting {
-        cleanup::remove_parts(ctx, claims, *id)
-            .await
-            .with_context(|| format!("deleting the parts of backup {id}"))?;
+        cleanup::remove_parts(ctx, claims, *id).await.with_context(|| format!("deleting the parts of backup {id}"))?;
         let mut tx = ctx.db.tenant_tx(claims).await?;
         sqlx::query("update ops.backups set state = 'deleted', deleted_at = now() where id = $1 and state = 'deleting'").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;

@@ -35,9 +35,7 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("local_root", &self.local_root)
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("local_root", &self.local_root).finish_non_exhaustive()
     }
 }
 
@@ -57,27 +55,12 @@ impl Store {
     pub fn open(settings: &StorageSettings, secret: &str, local_root: &Path) -> Result<Store> {
         match settings {
             StorageSettings::Local => {
-                std::fs::create_dir_all(local_root).with_context(|| {
-                    format!("creating the backup directory {}", local_root.display())
-                })?;
-                let fs = object_store::local::LocalFileSystem::new_with_prefix(local_root)?
-                    .with_automatic_cleanup(true);
-                Ok(Store {
-                    inner: Arc::new(fs),
-                    local_root: Some(std::fs::canonicalize(local_root)?),
-                })
+                std::fs::create_dir_all(local_root).with_context(|| format!("creating the backup directory {}", local_root.display()))?;
+                let fs = object_store::local::LocalFileSystem::new_with_prefix(local_root)?.with_automatic_cleanup(true);
+                Ok(Store { inner: Arc::new(fs), local_root: Some(std::fs::canonicalize(local_root)?) })
             }
-            StorageSettings::S3 {
-                bucket,
-                prefix,
-                endpoint,
-                region,
-                allow_http,
-                access_key_id,
-            } => {
-                settings
-                    .validate()
-                    .map_err(|e| anyhow!("backup storage: {e}"))?;
+            StorageSettings::S3 { bucket, prefix, endpoint, region, allow_http, access_key_id } => {
+                settings.validate().map_err(|e| anyhow!("backup storage: {e}"))?;
                 // allow_http lives in the client options: set it there (the builder's own
                 // setter would be undone by with_client_options).
                 let options = object_store::ClientOptions::new()
@@ -91,11 +74,7 @@ impl Store {
                     .with_secret_access_key(secret)
                     .with_virtual_hosted_style_request(false)
                     // A store that is down answers within about half a minute, not minutes.
-                    .with_retry(object_store::RetryConfig {
-                        max_retries: 3,
-                        retry_timeout: Duration::from_secs(30),
-                        ..Default::default()
-                    })
+                    .with_retry(object_store::RetryConfig { max_retries: 3, retry_timeout: Duration::from_secs(30), ..Default::default() })
                     .with_client_options(options);
                 if !endpoint.is_empty() {
                     b = b.with_endpoint(endpoint);
@@ -104,15 +83,9 @@ impl Store {
                 let inner: Arc<dyn ObjectStore> = if prefix.trim_matches('/').is_empty() {
                     Arc::new(s3)
                 } else {
-                    Arc::new(object_store::prefix::PrefixStore::new(
-                        s3,
-                        prefix.trim_matches('/'),
-                    ))
+                    Arc::new(object_store::prefix::PrefixStore::new(s3, prefix.trim_matches('/')))
                 };
-                Ok(Store {
-                    inner,
-                    local_root: None,
-                })
+                Ok(Store { inner, local_root: None })
             }
         }
     }
@@ -128,19 +101,9 @@ impl Store {
 
     /// Streams `reader` into `key`; `progress` gets the running byte count. Stops (and aborts
     /// the upload) when `cancel` fires. Nothing is visible under `key` unless this returns Ok.
-    pub async fn upload(
-        &self,
-        key: &str,
-        reader: &mut (impl AsyncRead + Unpin),
-        progress: &(dyn Fn(u64) + Sync),
-        cancel: &CancellationToken,
-    ) -> Result<PartInfo> {
+    pub async fn upload(&self, key: &str, reader: &mut (impl AsyncRead + Unpin), progress: &(dyn Fn(u64) + Sync), cancel: &CancellationToken) -> Result<PartInfo> {
         let path = ObjPath::parse(key)?;
-        let upload = self
-            .inner
-            .put_multipart(&path)
-            .await
-            .with_context(|| format!("starting the upload of {key}"))?;
+        let upload = self.inner.put_multipart(&path).await.with_context(|| format!("starting the upload of {key}"))?;
         let mut w = WriteMultipart::new_with_chunk_size(upload, CHUNK);
         let mut hash = Sha256::new();
         let mut buf = vec![0u8; 1 << 20];
@@ -156,9 +119,7 @@ impl Store {
                     return Ok(());
                 }
                 hash.update(&buf[..n]);
-                w.wait_for_capacity(2)
-                    .await
-                    .with_context(|| format!("uploading {key}"))?;
+                w.wait_for_capacity(2).await.with_context(|| format!("uploading {key}"))?;
                 w.write(&buf[..n]);
                 bytes += n as u64;
                 progress(bytes);
@@ -169,24 +130,16 @@ impl Store {
             let _ = w.abort().await;
             return Err(e);
         }
-        w.finish()
-            .await
-            .with_context(|| format!("completing the upload of {key}"))?;
+        w.finish().await.with_context(|| format!("completing the upload of {key}"))?;
         self.sync(key);
-        Ok(PartInfo {
-            bytes,
-            sha256: hex::encode(hash.finalize()),
-        })
+        Ok(PartInfo { bytes, sha256: hex::encode(hash.finalize()) })
     }
 
     /// Writes a small object in one request.
     pub async fn put_small(&self, key: &str, data: Vec<u8>) -> Result<PartInfo> {
         let sha256 = hex::encode(Sha256::digest(&data));
         let bytes = data.len() as u64;
-        self.inner
-            .put(&ObjPath::parse(key)?, PutPayload::from(Bytes::from(data)))
-            .await
-            .with_context(|| format!("writing {key}"))?;
+        self.inner.put(&ObjPath::parse(key)?, PutPayload::from(Bytes::from(data))).await.with_context(|| format!("writing {key}"))?;
         self.sync(key);
         Ok(PartInfo { bytes, sha256 })
     }
@@ -207,65 +160,31 @@ impl Store {
     /// A reader over a stored object.
     /// Local files are read directly in 1 MiB blocks: object_store reads them 8 KiB at a
     /// time, one blocking task each, about 4× slower (measured by the benchmark).
-    pub async fn reader(
-        &self,
-        key: &str,
-    ) -> Result<(u64, Box<dyn AsyncRead + Send + Unpin + 'static>)> {
+    pub async fn reader(&self, key: &str) -> Result<(u64, Box<dyn AsyncRead + Send + Unpin + 'static>)> {
         if let Some(path) = self.local_path(key) {
             ObjPath::parse(key)?;
-            let file = tokio::fs::File::open(&path)
-                .await
-                .with_context(|| format!("reading {key}"))?;
+            let file = tokio::fs::File::open(&path).await.with_context(|| format!("reading {key}"))?;
             let size = file.metadata().await?.len();
-            return Ok((
-                size,
-                Box::new(tokio::io::BufReader::with_capacity(1 << 20, file)),
-            ));
+            return Ok((size, Box::new(tokio::io::BufReader::with_capacity(1 << 20, file))));
         }
-        let got = self
-            .inner
-            .get(&ObjPath::parse(key)?)
-            .await
-            .with_context(|| format!("reading {key}"))?;
+        let got = self.inner.get(&ObjPath::parse(key)?).await.with_context(|| format!("reading {key}"))?;
         let size = got.meta.size;
         let stream = got.into_stream().map(|r| r.map_err(std::io::Error::other));
         Ok((size, Box::new(tokio_util::io::StreamReader::new(stream))))
     }
 
     /// The object as a byte stream (downloads).
-    pub async fn stream(
-        &self,
-        key: &str,
-    ) -> Result<(
-        u64,
-        futures::stream::BoxStream<'static, std::io::Result<Bytes>>,
-    )> {
+    pub async fn stream(&self, key: &str) -> Result<(u64, futures::stream::BoxStream<'static, std::io::Result<Bytes>>)> {
         if self.is_local() {
             let (size, reader) = self.reader(key).await?;
-            return Ok((
-                size,
-                tokio_util::io::ReaderStream::with_capacity(reader, 1 << 20).boxed(),
-            ));
+            return Ok((size, tokio_util::io::ReaderStream::with_capacity(reader, 1 << 20).boxed()));
         }
-        let got = self
-            .inner
-            .get(&ObjPath::parse(key)?)
-            .await
-            .with_context(|| format!("reading {key}"))?;
-        Ok((
-            got.meta.size,
-            got.into_stream()
-                .map(|r| r.map_err(std::io::Error::other))
-                .boxed(),
-        ))
+        let got = self.inner.get(&ObjPath::parse(key)?).await.with_context(|| format!("reading {key}"))?;
+        Ok((got.meta.size, got.into_stream().map(|r| r.map_err(std::io::Error::other)).boxed()))
     }
 
     pub async fn read_small(&self, key: &str) -> Result<Vec<u8>> {
-        let got = self
-            .inner
-            .get(&ObjPath::parse(key)?)
-            .await
-            .with_context(|| format!("reading {key}"))?;
+        let got = self.inner.get(&ObjPath::parse(key)?).await.with_context(|| format!("reading {key}"))?;
         Ok(got.bytes().await?.to_vec())
     }
 
@@ -283,14 +202,8 @@ impl Store {
         let mut n = 0;
         if let Some(dir) = self.local_path(prefix) {
             if dir.exists() {
-                n = walkdir::WalkDir::new(&dir)
-                    .into_iter()
-                    .flatten()
-                    .filter(|e| e.file_type().is_file())
-                    .count() as u64;
-                tokio::fs::remove_dir_all(&dir)
-                    .await
-                    .with_context(|| format!("removing {}", dir.display()))?;
+                n = walkdir::WalkDir::new(&dir).into_iter().flatten().filter(|e| e.file_type().is_file()).count() as u64;
+                tokio::fs::remove_dir_all(&dir).await.with_context(|| format!("removing {}", dir.display()))?;
             }
             return Ok(n);
         }
@@ -311,23 +224,14 @@ impl Store {
         let mut list = self.inner.list(None);
         let mut seen = std::collections::BTreeSet::new();
         while let Some(meta) = list.next().await {
-            let parts: Vec<String> = meta?
-                .location
-                .parts()
-                .map(|p| p.as_ref().to_string())
-                .collect();
+            let parts: Vec<String> = meta?.location.parts().map(|p| p.as_ref().to_string()).collect();
             if parts.len() >= 4 {
                 seen.insert(parts[..3].join("/"));
             }
         }
         if let Some(root) = &self.local_root {
             // Directories holding only staging files are invisible to the listing above.
-            for e in walkdir::WalkDir::new(root)
-                .min_depth(3)
-                .max_depth(3)
-                .into_iter()
-                .flatten()
-            {
+            for e in walkdir::WalkDir::new(root).min_depth(3).max_depth(3).into_iter().flatten() {
                 if e.file_type().is_dir() {
                     if let Ok(rel) = e.path().strip_prefix(root) {
                         seen.insert(rel.to_string_lossy().into_owned());
@@ -362,10 +266,7 @@ mod tests {
 
     #[test]
     fn keys_refuse_traversal() {
-        assert_eq!(
-            key(&["acme", "production", "x"]).unwrap(),
-            "acme/production/x"
-        );
+        assert_eq!(key(&["acme", "production", "x"]).unwrap(), "acme/production/x");
         assert!(key(&["acme", ".."]).is_err());
         assert!(key(&["a/b"]).is_err());
         assert!(key(&[""]).is_err());
@@ -378,36 +279,22 @@ mod tests {
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         let seen = std::sync::atomic::AtomicU64::new(0);
         let info = store
-            .upload(
-                "p/e/b/db.dump",
-                &mut &data[..],
-                &|n| seen.store(n, std::sync::atomic::Ordering::Relaxed),
-                &CancellationToken::new(),
-            )
+            .upload("p/e/b/db.dump", &mut &data[..], &|n| seen.store(n, std::sync::atomic::Ordering::Relaxed), &CancellationToken::new())
             .await
             .unwrap();
         assert_eq!(info.bytes, data.len() as u64);
         assert_eq!(info.sha256, hex::encode(Sha256::digest(&data)));
-        assert_eq!(
-            seen.load(std::sync::atomic::Ordering::Relaxed),
-            data.len() as u64
-        );
+        assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), data.len() as u64);
         let (size, mut r) = store.reader("p/e/b/db.dump").await.unwrap();
         let mut back = Vec::new();
         r.read_to_end(&mut back).await.unwrap();
         assert_eq!((size, back.len()), (data.len() as u64, data.len()));
-        assert_eq!(
-            store.backup_dirs().await.unwrap(),
-            vec!["p/e/b".to_string()]
-        );
+        assert_eq!(store.backup_dirs().await.unwrap(), vec!["p/e/b".to_string()]);
         assert_eq!(store.delete_prefix("p/e/b").await.unwrap(), 1);
         assert!(!store.exists("p/e/b/db.dump").await.unwrap());
         let cancel = CancellationToken::new();
         cancel.cancel();
-        let err = store
-            .upload("p/e/c/db.dump", &mut &data[..], &|_| {}, &cancel)
-            .await
-            .unwrap_err();
+        let err = store.upload("p/e/c/db.dump", &mut &data[..], &|_| {}, &cancel).await.unwrap_err();
         assert!(is_cancelled(&err));
         assert!(!store.exists("p/e/c/db.dump").await.unwrap());
         std::fs::remove_dir_all(&dir).unwrap();

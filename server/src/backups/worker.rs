@@ -37,27 +37,18 @@ pub struct BackupWorker {
 }
 
 /// Claims the next job for `worker`, if any.
-pub async fn claim(
-    ctx: &BackupContext,
-    worker: &str,
-) -> Result<Option<(JobKind, Uuid, Uuid)>, sqlx::Error> {
-    let row: Option<(String, Uuid, Uuid)> = sqlx::query_as(
-        "select job_kind, job_id, tenant_id from ops.claim_backup_job($1, $2::interval)",
-    )
-    .bind(worker)
-    .bind(format!("{} seconds", ctx.stale.as_secs().max(1)))
-    .fetch_optional(ctx.db.pool())
-    .await?;
+pub async fn claim(ctx: &BackupContext, worker: &str) -> Result<Option<(JobKind, Uuid, Uuid)>, sqlx::Error> {
+    let row: Option<(String, Uuid, Uuid)> = sqlx::query_as("select job_kind, job_id, tenant_id from ops.claim_backup_job($1, $2::interval)")
+        .bind(worker)
+        .bind(format!("{} seconds", ctx.stale.as_secs().max(1)))
+        .fetch_optional(ctx.db.pool())
+        .await?;
     Ok(row.and_then(|(k, id, t)| JobKind::parse(&k).map(|k| (k, id, t))))
 }
 
 impl BackupWorker {
     pub fn new(ctx: BackupContext, hub: Hub, n: usize) -> BackupWorker {
-        let name = format!(
-            "pid-{}-backup{n}-{}",
-            std::process::id(),
-            &Uuid::new_v4().simple().to_string()[..6]
-        );
+        let name = format!("pid-{}-backup{n}-{}", std::process::id(), &Uuid::new_v4().simple().to_string()[..6]);
         BackupWorker { ctx, hub, name }
     }
 
@@ -108,14 +99,7 @@ impl BackupWorker {
 
 /// Runs one claimed job to its end and records the outcome. `stop` cancels it from outside
 /// (console shutdown); cancel requests from users arrive through the heartbeat.
-pub async fn run_job(
-    ctx: &BackupContext,
-    worker: &str,
-    kind: JobKind,
-    id: Uuid,
-    tenant: Uuid,
-    stop: &CancellationToken,
-) {
+pub async fn run_job(ctx: &BackupContext, worker: &str, kind: JobKind, id: Uuid, tenant: Uuid, stop: &CancellationToken) {
     let claims = system_claims(tenant);
     match kind {
         JobKind::CleanupBackup => {
@@ -131,15 +115,7 @@ pub async fn run_job(
         JobKind::Backup => {
             let progress = Arc::new(Progress::default());
             let cancel = stop.child_token();
-            let hb = heartbeat(
-                ctx,
-                &claims,
-                "backups",
-                id,
-                worker,
-                progress.clone(),
-                cancel.clone(),
-            );
+            let hb = heartbeat(ctx, &claims, "backups", id, worker, progress.clone(), cancel.clone());
             let result = job::run(ctx, &claims, id, &progress, &cancel).await;
             hb.abort();
             match result {
@@ -154,15 +130,7 @@ pub async fn run_job(
         JobKind::Restore => {
             let progress = Arc::new(Progress::default());
             let cancel = stop.child_token();
-            let hb = heartbeat(
-                ctx,
-                &claims,
-                "restores",
-                id,
-                worker,
-                progress.clone(),
-                cancel.clone(),
-            );
+            let hb = heartbeat(ctx, &claims, "restores", id, worker, progress.clone(), cancel.clone());
             let result = restore::run(ctx, &claims, id, worker, &progress, &cancel).await;
             hb.abort();
             if let Err(e) = result {
@@ -174,21 +142,8 @@ pub async fn run_job(
 
 /// Every `ctx.heartbeat`: progress into the row; a cancel request (or a lost claim) fires
 /// `cancel`.
-pub fn heartbeat(
-    ctx: &BackupContext,
-    claims: &DbClaims,
-    table: &'static str,
-    id: Uuid,
-    worker: &str,
-    progress: Arc<Progress>,
-    cancel: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    let (db, claims, worker, every) = (
-        ctx.db.clone(),
-        claims.clone(),
-        worker.to_string(),
-        ctx.heartbeat,
-    );
+pub fn heartbeat(ctx: &BackupContext, claims: &DbClaims, table: &'static str, id: Uuid, worker: &str, progress: Arc<Progress>, cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
+    let (db, claims, worker, every) = (ctx.db.clone(), claims.clone(), worker.to_string(), ctx.heartbeat);
     let backups = table == "backups";
     let sql = if backups {
         "update ops.backups set heartbeat_at = now(), bytes_done = $3, bytes_expected = coalesce($4, bytes_expected), phase = $5,
@@ -204,12 +159,7 @@ pub fn heartbeat(
             let (done, expected, files_done, files_total, phase) = progress.snapshot();
             let beat = async {
                 let mut tx = db.tenant_tx(&claims).await?;
-                let mut q = sqlx::query_scalar::<_, bool>(sql)
-                    .bind(id)
-                    .bind(&worker)
-                    .bind(done)
-                    .bind(expected)
-                    .bind(&phase);
+                let mut q = sqlx::query_scalar::<_, bool>(sql).bind(id).bind(&worker).bind(done).bind(expected).bind(&phase);
                 if backups {
                     q = q.bind(files_done).bind(files_total);
                 }
@@ -238,19 +188,9 @@ pub fn heartbeat(
 /// Records a backup that did not finish: its parts are deleted, the row says why, scheduled
 /// and safety backups raise a notification, and a failed scheduled backup is retried (up to
 /// three attempts).
-pub async fn backup_failed(
-    ctx: &BackupContext,
-    claims: &DbClaims,
-    id: Uuid,
-    e: &anyhow::Error,
-    cancelled: bool,
-) {
+pub async fn backup_failed(ctx: &BackupContext, claims: &DbClaims, id: Uuid, e: &anyhow::Error, cancelled: bool) {
     let cancelled = cancelled || super::store::is_cancelled(e);
-    let msg = if cancelled {
-        "cancelled".to_string()
-    } else {
-        super::plain_error(e)
-    };
+    let msg = if cancelled { "cancelled".to_string() } else { super::plain_error(e) };
     if !cancelled {
         tracing::error!(error = %msg, backup_id = %id, "backup failed");
     }

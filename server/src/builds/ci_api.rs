@@ -21,20 +21,13 @@ use uuid::Uuid;
 pub const MAX_LINES_PER_CALL: usize = 10_000;
 
 fn claims(scope: &TokenScope) -> DbClaims {
-    DbClaims {
-        sub: Uuid::nil(),
-        tenant_id: scope.tenant_id,
-        role: scope.role,
-    }
+    DbClaims { sub: Uuid::nil(), tenant_id: scope.tenant_id, role: scope.role }
 }
 
 async fn token(s: &HttpState, headers: &HeaderMap) -> Result<TokenScope, Response> {
     let scope = authenticate(s, headers).await?;
     if !scope.role.allows(Capability::OperateBuilds) {
-        return Err(app_error(AppError::Forbidden(format!(
-            "a {} token cannot report builds",
-            scope.role.label()
-        ))));
+        return Err(app_error(AppError::Forbidden(format!("a {} token cannot report builds", scope.role.label()))));
     }
     Ok(scope)
 }
@@ -47,26 +40,10 @@ fn rejected(e: axum::extract::rejection::JsonRejection) -> Response {
     app_error(AppError::Invalid(e.body_text()))
 }
 
-async fn audit(
-    conn: &mut PgConnection,
-    scope: &TokenScope,
-    action: &str,
-    target: &str,
-    details: serde_json::Value,
-) -> Result<(), AppError> {
+async fn audit(conn: &mut PgConnection, scope: &TokenScope, action: &str, target: &str, details: serde_json::Value) -> Result<(), AppError> {
     let email = format!("token:{}", scope.name);
-    let entry = app::db::audit::AuditEntry {
-        actor_id: None,
-        actor_email: &email,
-        action,
-        target,
-        details,
-        request_id: "",
-        ip: "",
-    };
-    app::db::audit::insert(conn, &entry)
-        .await
-        .map_err(AppError::internal)
+    let entry = app::db::audit::AuditEntry { actor_id: None, actor_email: &email, action, target, details, request_id: "", ip: "" };
+    app::db::audit::insert(conn, &entry).await.map_err(AppError::internal)
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,11 +61,7 @@ pub struct CreateBuild {
 }
 
 /// `POST /api/v1/builds`
-pub async fn create(
-    State(s): State<HttpState>,
-    headers: HeaderMap,
-    body: Result<Json<CreateBuild>, axum::extract::rejection::JsonRejection>,
-) -> Response {
+pub async fn create(State(s): State<HttpState>, headers: HeaderMap, body: Result<Json<CreateBuild>, axum::extract::rejection::JsonRejection>) -> Response {
     let scope = match token(&s, &headers).await {
         Ok(t) => t,
         Err(r) => return r,
@@ -144,38 +117,20 @@ pub async fn create(
 }
 
 /// The external build `id` if this token may write to it.
-async fn writable(
-    s: &HttpState,
-    scope: &TokenScope,
-    id: &str,
-) -> Result<(Uuid, Option<Uuid>), AppError> {
+async fn writable(s: &HttpState, scope: &TokenScope, id: &str) -> Result<(Uuid, Option<Uuid>), AppError> {
     let id = Uuid::parse_str(id.trim()).map_err(|_| AppError::NotFound("build".into()))?;
-    let mut tx = s
-        .app
-        .db
-        .tenant_tx(&claims(scope))
-        .await
-        .map_err(AppError::internal)?;
-    let (state, runner, project_id) = builds::state_of(&mut tx, id)
-        .await
-        .map_err(AppError::internal)?
-        .ok_or_else(|| AppError::NotFound("build".into()))?;
-    let place = builds::place(&mut tx, id)
-        .await
-        .map_err(AppError::internal)?;
+    let mut tx = s.app.db.tenant_tx(&claims(scope)).await.map_err(AppError::internal)?;
+    let (state, runner, project_id) = builds::state_of(&mut tx, id).await.map_err(AppError::internal)?.ok_or_else(|| AppError::NotFound("build".into()))?;
+    let place = builds::place(&mut tx, id).await.map_err(AppError::internal)?;
     tx.commit().await.map_err(AppError::internal)?;
     if scope.project_id.is_some_and(|p| p != project_id) {
         return Err(AppError::NotFound("build".into()));
     }
     if runner != BuildRunner::External {
-        return Err(AppError::Conflict(
-            "this build is run by the console's runner".into(),
-        ));
+        return Err(AppError::Conflict("this build is run by the console's runner".into()));
     }
     if state.is_finished() {
-        return Err(AppError::Conflict(format!(
-            "this build has finished ({state})"
-        )));
+        return Err(AppError::Conflict(format!("this build has finished ({state})")));
     }
     Ok((id, place.and_then(|p| p.env_id)))
 }
@@ -197,12 +152,7 @@ pub struct IncomingLine {
 }
 
 /// `POST /api/v1/builds/{id}/logs` with `{"lines": [{"message": "...", "level": "error"}]}`.
-pub async fn append_logs(
-    State(s): State<HttpState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Result<Json<LogBatch>, axum::extract::rejection::JsonRejection>,
-) -> Response {
+pub async fn append_logs(State(s): State<HttpState>, Path(id): Path<String>, headers: HeaderMap, body: Result<Json<LogBatch>, axum::extract::rejection::JsonRejection>) -> Response {
     let scope = match token(&s, &headers).await {
         Ok(t) => t,
         Err(r) => return r,
@@ -213,9 +163,7 @@ pub async fn append_logs(
     };
     let result = async {
         if batch.lines.len() > MAX_LINES_PER_CALL {
-            return Err(AppError::Invalid(format!(
-                "at most {MAX_LINES_PER_CALL} lines per call"
-            )));
+            return Err(AppError::Invalid(format!("at most {MAX_LINES_PER_CALL} lines per call")));
         }
         let (build_id, env_id) = writable(&s, &scope, &id).await?;
         let now = chrono::Utc::now();
@@ -223,36 +171,20 @@ pub async fn append_logs(
         for (i, l) in batch.lines.into_iter().enumerate() {
             let source = l.source.unwrap_or_else(|| "ci".into());
             if !app::db::logs::valid_source(&source) {
-                return Err(AppError::Invalid(format!(
-                    "line {i}: source must be lowercase letters, digits, _ . : -"
-                )));
+                return Err(AppError::Invalid(format!("line {i}: source must be lowercase letters, digits, _ . : -")));
             }
             let level = match l.level.as_deref() {
                 None => crate::logs::level::parse(&l.message, LogLevel::Info),
-                Some(v) => LogLevel::parse(v)
-                    .ok_or_else(|| AppError::Invalid(format!("line {i}: unknown level “{v}”")))?,
+                Some(v) => LogLevel::parse(v).ok_or_else(|| AppError::Invalid(format!("line {i}: unknown level “{v}”")))?,
             };
             let meta = match l.meta {
                 None | Some(serde_json::Value::Null) => serde_json::Value::Null,
                 Some(m @ serde_json::Value::Object(_)) => m,
-                Some(_) => {
-                    return Err(AppError::Invalid(format!(
-                        "line {i}: meta must be an object"
-                    )))
-                }
+                Some(_) => return Err(AppError::Invalid(format!("line {i}: meta must be an object"))),
             };
-            events.push(NewEvent {
-                level,
-                source,
-                message: l.message,
-                meta,
-                at: now,
-            });
+            events.push(NewEvent { level, source, message: l.message, meta, at: now });
         }
-        let n =
-            crate::logs::sink::ingest(&s.app.db, &claims(&scope), Some(build_id), env_id, &events)
-                .await
-                .map_err(AppError::internal)?;
+        let n = crate::logs::sink::ingest(&s.app.db, &claims(&scope), Some(build_id), env_id, &events).await.map_err(AppError::internal)?;
         Ok(json!({"accepted": n}))
     }
     .await;
@@ -271,12 +203,7 @@ pub struct SetState {
 }
 
 /// `POST /api/v1/builds/{id}/status` with `{"state": "success"}`.
-pub async fn set_status(
-    State(s): State<HttpState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Result<Json<SetState>, axum::extract::rejection::JsonRejection>,
-) -> Response {
+pub async fn set_status(State(s): State<HttpState>, Path(id): Path<String>, headers: HeaderMap, body: Result<Json<SetState>, axum::extract::rejection::JsonRejection>) -> Response {
     let scope = match token(&s, &headers).await {
         Ok(t) => t,
         Err(r) => return r,
@@ -286,30 +213,11 @@ pub async fn set_status(
         Err(e) => return rejected(e),
     };
     let result = async {
-        let state = BuildState::parse(&b.state).ok_or_else(|| {
-            AppError::Invalid(
-                "state: pending, running, success, warning, failed or cancelled".into(),
-            )
-        })?;
+        let state = BuildState::parse(&b.state).ok_or_else(|| AppError::Invalid("state: pending, running, success, warning, failed or cancelled".into()))?;
         let (build_id, _) = writable(&s, &scope, &id).await?;
-        let mut tx = s
-            .app
-            .db
-            .tenant_tx(&claims(&scope))
-            .await
-            .map_err(AppError::internal)?;
-        let now = builds::set_external_state(&mut tx, build_id, state, &b.error)
-            .await
-            .map_err(AppError::internal)?
-            .ok_or_else(|| AppError::Conflict("this build has finished".into()))?;
-        audit(
-            &mut tx,
-            &scope,
-            "build.state_reported",
-            &build_id.to_string(),
-            json!({"state": state}),
-        )
-        .await?;
+        let mut tx = s.app.db.tenant_tx(&claims(&scope)).await.map_err(AppError::internal)?;
+        let now = builds::set_external_state(&mut tx, build_id, state, &b.error).await.map_err(AppError::internal)?.ok_or_else(|| AppError::Conflict("this build has finished".into()))?;
+        audit(&mut tx, &scope, "build.state_reported", &build_id.to_string(), json!({"state": state})).await?;
         tx.commit().await.map_err(AppError::internal)?;
         Ok(json!({"id": build_id, "state": now}))
     }

@@ -9,22 +9,16 @@ pub fn signature_ok(secret: &str, header: Option<&str>, body: &[u8]) -> Result<(
         return Err("the project has no webhook secret; set one on its webhooks page");
     }
     let header = header.ok_or("missing X-Hub-Signature-256 header")?;
-    let hex_sig = header
-        .trim()
-        .strip_prefix("sha256=")
-        .ok_or("X-Hub-Signature-256 must start with sha256=")?;
+    let hex_sig = header.trim().strip_prefix("sha256=").ok_or("X-Hub-Signature-256 must start with sha256=")?;
     let sig = hex::decode(hex_sig).map_err(|_| "X-Hub-Signature-256 is not hex")?;
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|_| "unusable secret")?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|_| "unusable secret")?;
     mac.update(body);
-    mac.verify_slice(&sig)
-        .map_err(|_| "signature does not match the project's webhook secret")
+    mac.verify_slice(&sig).map_err(|_| "signature does not match the project's webhook secret")
 }
 
 /// The signature GitHub would send (for tests and the local GitHub stand-in).
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -90,9 +84,7 @@ pub struct PrHead {
 }
 
 pub fn is_sha(s: &str) -> bool {
-    (7..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    (7..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 pub fn is_zero_sha(s: &str) -> bool {
@@ -101,12 +93,7 @@ pub fn is_zero_sha(s: &str) -> bool {
 
 /// A branch name git would accept and we can store (no control characters, bounded).
 pub fn valid_branch(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && !name
-            .chars()
-            .any(|c| c.is_control() || c == ' ' || c == '~' || c == '^' || c == ':' || c == '\\')
-        && !name.contains("..")
+    !name.is_empty() && name.len() <= 255 && !name.chars().any(|c| c.is_control() || c == ' ' || c == '~' || c == '^' || c == ':' || c == '\\') && !name.contains("..")
 }
 
 /// Posts commit statuses (`POST {api}/repos/{owner}/{repo}/statuses/{sha}`).
@@ -124,22 +111,11 @@ impl StatusClient {
             .user_agent("odooops-console")
             .build()
             .unwrap_or_default();
-        StatusClient {
-            http,
-            api_url: api_url.trim_end_matches('/').to_string(),
-            token,
-        }
+        StatusClient { http, api_url: api_url.trim_end_matches('/').to_string(), token }
     }
 
     /// `state`: pending, success, failure or error. Failures are logged, never fatal.
-    pub async fn post(
-        &self,
-        repo_full_name: &str,
-        sha: &str,
-        state: &str,
-        description: &str,
-        target_url: &str,
-    ) {
+    pub async fn post(&self, repo_full_name: &str, sha: &str, state: &str, description: &str, target_url: &str) {
         if repo_full_name.split('/').count() != 2 || !is_sha(sha) {
             return;
         }
@@ -161,12 +137,8 @@ impl StatusClient {
             .await;
         match sent {
             Ok(r) if r.status().is_success() => {}
-            Ok(r) => {
-                tracing::warn!(status = %r.status(), repo = repo_full_name, "GitHub refused the commit status")
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, repo = repo_full_name, "could not post the commit status")
-            }
+            Ok(r) => tracing::warn!(status = %r.status(), repo = repo_full_name, "GitHub refused the commit status"),
+            Err(e) => tracing::warn!(error = %e, repo = repo_full_name, "could not post the commit status"),
         }
     }
 }
@@ -191,12 +163,7 @@ mod tests {
     #[test]
     fn branch_names_and_shas_are_checked() {
         assert!(valid_branch("feature/x-1"));
-        assert!(
-            !valid_branch("a..b")
-                && !valid_branch("")
-                && !valid_branch("a b")
-                && !valid_branch("x\u{7}")
-        );
+        assert!(!valid_branch("a..b") && !valid_branch("") && !valid_branch("a b") && !valid_branch("x\u{7}"));
         assert!(is_sha("0123abc") && !is_sha("XYZ1234") && !is_sha("0123ABCD"));
         assert!(is_zero_sha("0000000000000000000000000000000000000000"));
     }

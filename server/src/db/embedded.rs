@@ -195,9 +195,7 @@ impl EmbeddedPg {
     fn still_ours(&self) -> bool {
         match (self.postmaster_pid, running_pid(&self.data_dir)) {
             (Some(ours), Some(now)) => ours == now,
-            (_, None) => {
-                self.postmaster_pid.is_none() && self.data_dir.join("postmaster.pid").exists()
-            }
+            (_, None) => self.postmaster_pid.is_none() && self.data_dir.join("postmaster.pid").exists(),
             (None, Some(_)) => true,
         }
     }
@@ -288,13 +286,7 @@ impl Drop for EmbeddedPg {
 
 /// The pid in the data directory's `postmaster.pid` (its first line), if there is one.
 fn running_pid(data_dir: &Path) -> Option<u32> {
-    std::fs::read_to_string(data_dir.join("postmaster.pid"))
-        .ok()?
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()
+    std::fs::read_to_string(data_dir.join("postmaster.pid")).ok()?.lines().next()?.trim().parse().ok()
 }
 
 /// Finds the PostgreSQL server binaries: the highest version under
@@ -508,20 +500,10 @@ mod tests {
             stopped: true,
             postmaster_pid: pid,
         };
-        assert!(
-            !pg(Some(4242)).still_ours(),
-            "nothing runs: nothing to stop"
-        );
-        std::fs::write(
-            dir.join("postmaster.pid"),
-            "4242\n/data\n1700000000\n5432\n",
-        )
-        .unwrap();
+        assert!(!pg(Some(4242)).still_ours(), "nothing runs: nothing to stop");
+        std::fs::write(dir.join("postmaster.pid"), "4242\n/data\n1700000000\n5432\n").unwrap();
         assert!(pg(Some(4242)).still_ours());
-        assert!(
-            !pg(Some(1111)).still_ours(),
-            "a server started since by someone else is left alone"
-        );
+        assert!(!pg(Some(1111)).still_ours(), "a server started since by someone else is left alone");
         assert!(pg(None).still_ours(), "unknown: stop as before");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -26,12 +26,9 @@ impl Database {
         let (owner_url, embedded) = match &cfg.database_url {
             Some(url) => (url.expose().to_string(), None),
             None => {
-                let pg = embedded::EmbeddedPg::start(embedded::EmbeddedOptions {
-                    data_dir: cfg.data_dir.join("pg"),
-                    port: cfg.pg_port,
-                })
-                .await
-                .context("starting the embedded PostgreSQL")?;
+                let pg = embedded::EmbeddedPg::start(embedded::EmbeddedOptions { data_dir: cfg.data_dir.join("pg"), port: cfg.pg_port })
+                    .await
+                    .context("starting the embedded PostgreSQL")?;
                 ensure_database(&pg.url("postgres"), DB_NAME).await?;
                 (pg.url(DB_NAME), Some(pg))
             }
@@ -43,22 +40,9 @@ impl Database {
             .await
             .context("connecting to PostgreSQL (owner)")?;
         migrate(&owner).await?;
-        let app_url = cfg
-            .app_database_url
-            .as_ref()
-            .map(|s| s.expose().to_string());
-        let app = app_pool(
-            app_url.as_deref().unwrap_or(&owner_url),
-            app_url.is_none(),
-            cfg.db_pool_size,
-        )
-        .await?;
-        Ok(Database {
-            owner,
-            app,
-            embedded,
-            owner_url: app::auth::Secret::new(owner_url),
-        })
+        let app_url = cfg.app_database_url.as_ref().map(|s| s.expose().to_string());
+        let app = app_pool(app_url.as_deref().unwrap_or(&owner_url), app_url.is_none(), cfg.db_pool_size).await?;
+        Ok(Database { owner, app, embedded, owner_url: app::auth::Secret::new(owner_url) })
     }
 
     /// Closes the pools and stops the embedded cluster, if any.
@@ -79,10 +63,7 @@ pub fn with_database(url: &str, name: &str) -> String {
         None => (url, None),
     };
     let authority_start = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map(|i| i + authority_start)
-        .unwrap_or(base.len());
+    let path_start = base[authority_start..].find('/').map(|i| i + authority_start).unwrap_or(base.len());
     let mut out = format!("{}/{name}", &base[..path_start]);
     if let Some(q) = query {
         out.push('?');
@@ -92,18 +73,13 @@ pub fn with_database(url: &str, name: &str) -> String {
 }
 
 pub async fn migrate(owner: &PgPool) -> Result<()> {
-    sqlx::migrate!("../migrations")
-        .run(owner)
-        .await
-        .context("applying migrations")
+    sqlx::migrate!("../migrations").run(owner).await.context("applying migrations")
 }
 
 /// The request pool. With `switch_role`, each new connection does `set role odooops_app`
 /// before it is used, and is checked to really be that role.
 pub async fn app_pool(url: &str, switch_role: bool, size: u32) -> Result<PgPool> {
-    let opts = PgConnectOptions::from_str(url)
-        .context("parsing the database URL")?
-        .application_name("odooops");
+    let opts = PgConnectOptions::from_str(url).context("parsing the database URL")?.application_name("odooops");
     let pool = PgPoolOptions::new()
         .max_connections(size.max(1))
         .acquire_timeout(Duration::from_secs(10))
@@ -134,25 +110,14 @@ pub async fn app_pool(url: &str, switch_role: bool, size: u32) -> Result<PgPool>
 
 /// Creates `name` on the server at `admin_url` if it does not exist.
 pub async fn ensure_database(admin_url: &str, name: &str) -> Result<()> {
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(admin_url)
-        .await
-        .context("connecting to the maintenance database")?;
-    let exists: bool =
-        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
-            .bind(name)
-            .fetch_one(&pool)
-            .await?;
+    let pool = PgPoolOptions::new().max_connections(1).connect(admin_url).await.context("connecting to the maintenance database")?;
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+        .bind(name)
+        .fetch_one(&pool)
+        .await?;
     if !exists {
-        anyhow::ensure!(
-            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-            "bad database name {name}"
-        );
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database \"{name}\"")))
-            .execute(&pool)
-            .await
-            .with_context(|| format!("creating database {name}"))?;
+        anyhow::ensure!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "bad database name {name}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database \"{name}\""))).execute(&pool).await.with_context(|| format!("creating database {name}"))?;
     }
     pool.close().await;
     Ok(())
@@ -160,15 +125,9 @@ pub async fn ensure_database(admin_url: &str, name: &str) -> Result<()> {
 
 /// The session-signing key: from config, else generated once and kept in `ops.server_secrets`
 /// so every console process on this database shares it.
-pub async fn jwt_secret(
-    owner: &PgPool,
-    configured: Option<app::auth::Secret>,
-) -> Result<app::auth::Secret> {
+pub async fn jwt_secret(owner: &PgPool, configured: Option<app::auth::Secret>) -> Result<app::auth::Secret> {
     if let Some(s) = configured {
-        anyhow::ensure!(
-            s.expose().len() >= 32,
-            "ODOOOPS_JWT_SECRET must be at least 32 characters"
-        );
+        anyhow::ensure!(s.expose().len() >= 32, "ODOOOPS_JWT_SECRET must be at least 32 characters");
         return Ok(s);
     }
     use rand::distributions::{Alphanumeric, DistString};
@@ -177,10 +136,7 @@ pub async fn jwt_secret(
         .bind(fresh)
         .execute(owner)
         .await?;
-    let value: String =
-        sqlx::query_scalar("select value from ops.server_secrets where name = 'jwt_hs256'")
-            .fetch_one(owner)
-            .await?;
+    let value: String = sqlx::query_scalar("select value from ops.server_secrets where name = 'jwt_hs256'").fetch_one(owner).await?;
     Ok(app::auth::Secret::new(value))
 }
 
@@ -190,17 +146,8 @@ mod tests {
 
     #[test]
     fn a_database_name_is_swapped_and_the_rest_kept() {
-        assert_eq!(
-            with_database("postgres://u:p@h:5432/odooops", "env_a"),
-            "postgres://u:p@h:5432/env_a"
-        );
-        assert_eq!(
-            with_database("postgres://u:p@h:5432/odooops?sslmode=disable", "x"),
-            "postgres://u:p@h:5432/x?sslmode=disable"
-        );
-        assert_eq!(
-            with_database("postgres://u:p@h:5432", "x"),
-            "postgres://u:p@h:5432/x"
-        );
+        assert_eq!(with_database("postgres://u:p@h:5432/odooops", "env_a"), "postgres://u:p@h:5432/env_a");
+        assert_eq!(with_database("postgres://u:p@h:5432/odooops?sslmode=disable", "x"), "postgres://u:p@h:5432/x?sslmode=disable");
+        assert_eq!(with_database("postgres://u:p@h:5432", "x"), "postgres://u:p@h:5432/x");
     }
 }

@@ -28,28 +28,14 @@ order by longest desc, j.jobid";
 
 /// Before pg_cron 1.4 there is no `cron.alter_job`; then the row is updated (pg_cron reloads
 /// its job list on changes to `cron.job` and skips inactive jobs).
-const HAS_ALTER_JOB: &str =
-    "select to_regprocedure('cron.alter_job(bigint, text, text, text, text, boolean)') is not null";
+const HAS_ALTER_JOB: &str = "select to_regprocedure('cron.alter_job(bigint, text, text, text, text, boolean)') is not null";
 
 pub(super) async fn check(ctx: &mut Ctx<'_>) -> (GateResult, Vec<DisabledJob>) {
     let gate = GateId::CronRuntime;
-    let (limit, window) = (
-        ctx.settings.cron_max_seconds,
-        ctx.settings.cron_window_hours,
-    );
+    let (limit, window) = (ctx.settings.cron_max_seconds, ctx.settings.cron_window_hours);
     let db = match &mut ctx.db {
-        Source::Missing => {
-            return (
-                GateResult::skipped(gate, "no environment database to check"),
-                Vec::new(),
-            )
-        }
-        Source::Failed(e) => {
-            return (
-                could_not_check(gate, "environment database", e.clone()),
-                Vec::new(),
-            )
-        }
+        Source::Missing => return (GateResult::skipped(gate, "no environment database to check"), Vec::new()),
+        Source::Failed(e) => return (could_not_check(gate, "environment database", e.clone()), Vec::new()),
         Source::Ready(db) => db,
     };
     match inspect(db, limit, window).await {
@@ -58,18 +44,11 @@ pub(super) async fn check(ctx: &mut Ctx<'_>) -> (GateResult, Vec<DisabledJob>) {
     }
 }
 
-async fn inspect(
-    db: &mut EnvDb,
-    limit: i64,
-    window: i64,
-) -> Result<(GateResult, Vec<DisabledJob>), String> {
+async fn inspect(db: &mut EnvDb, limit: i64, window: i64) -> Result<(GateResult, Vec<DisabledJob>), String> {
     let gate = GateId::CronRuntime;
     let mut info = Vec::new();
     if db.has_relation("ir_cron").await? {
-        let active: i64 = EnvDb::run(
-            sqlx::query_scalar("select count(*) from ir_cron where active").fetch_one(&mut db.conn),
-        )
-        .await?;
+        let active: i64 = EnvDb::run(sqlx::query_scalar("select count(*) from ir_cron where active").fetch_one(&mut db.conn)).await?;
         info.push(Evidence::new(
             db.at("ir_cron"),
             format!("{} (Odoo records when a job last ran, not how long it took, so their runtime is not checked here)", plural(active as usize, "active Odoo scheduled action", "active Odoo scheduled actions")),
@@ -78,31 +57,15 @@ async fn inspect(
     let has_jobs = db.has_relation("cron.job").await?;
     let has_runs = db.has_relation("cron.job_run_details").await?;
     if !has_jobs {
-        info.insert(
-            0,
-            Evidence::new(db.at("cron.job"), "no pg_cron catalog in this database"),
-        );
+        info.insert(0, Evidence::new(db.at("cron.job"), "no pg_cron catalog in this database"));
         return Ok((
             GateResult::new(gate, GateStatus::Pass, "no pg_cron jobs", "The environment database has no pg_cron jobs whose runtime could exceed the limit.", "", info),
             Vec::new(),
         ));
     }
-    let (active, total): (i64, i64) = EnvDb::run(
-        sqlx::query_as("select count(*) filter (where active), count(*) from cron.job")
-            .fetch_one(&mut db.conn),
-    )
-    .await?;
-    info.insert(
-        0,
-        Evidence::new(
-            db.at("cron.job"),
-            format!(
-                "{} of {} active",
-                plural(active as usize, "job", "jobs"),
-                total
-            ),
-        ),
-    );
+    let (active, total): (i64, i64) =
+        EnvDb::run(sqlx::query_as("select count(*) filter (where active), count(*) from cron.job").fetch_one(&mut db.conn)).await?;
+    info.insert(0, Evidence::new(db.at("cron.job"), format!("{} of {} active", plural(active as usize, "job", "jobs"), total)));
     if !has_runs {
         return Ok((
             GateResult::new(
@@ -116,71 +79,32 @@ async fn inspect(
             Vec::new(),
         ));
     }
-    let offenders: Vec<(i64, String, String, f64, bool)> = EnvDb::run(
-        sqlx::query_as(OFFENDERS)
-            .bind(window as i32)
-            .bind(limit as f64)
-            .fetch_all(&mut db.conn),
-    )
-    .await?;
+    let offenders: Vec<(i64, String, String, f64, bool)> =
+        EnvDb::run(sqlx::query_as(OFFENDERS).bind(window as i32).bind(limit as f64).fetch_all(&mut db.conn)).await?;
     if offenders.is_empty() {
-        let summary = format!(
-            "no pg_cron job ran past {} in the last {window} h",
-            fmt_duration(limit as f64)
-        );
-        return Ok((
-            GateResult::new(
-                gate,
-                GateStatus::Pass,
-                summary,
-                "Every active pg_cron job finished within its time limit.",
-                "",
-                info,
-            ),
-            Vec::new(),
-        ));
+        let summary = format!("no pg_cron job ran past {} in the last {window} h", fmt_duration(limit as f64));
+        return Ok((GateResult::new(gate, GateStatus::Pass, summary, "Every active pg_cron job finished within its time limit.", "", info), Vec::new()));
     }
 
-    let use_alter_job: bool =
-        EnvDb::run(sqlx::query_scalar(HAS_ALTER_JOB).fetch_one(&mut db.conn)).await?;
+    let use_alter_job: bool = EnvDb::run(sqlx::query_scalar(HAS_ALTER_JOB).fetch_one(&mut db.conn)).await?;
     let mut bad = Vec::new();
     let mut disabled = Vec::new();
     let mut failures = Vec::new();
     for (job_id, jobname, command, longest, running) in offenders {
-        let name = if jobname.is_empty() {
-            shorten(command.trim(), 60)
-        } else {
-            jobname
-        };
+        let name = if jobname.is_empty() { shorten(command.trim(), 60) } else { jobname };
         let took = format!(
             "{} {} (limit {})",
-            if running {
-                "still running after"
-            } else {
-                "longest run"
-            },
+            if running { "still running after" } else { "longest run" },
             fmt_duration(longest),
             fmt_duration(limit as f64)
         );
         match disable(db, job_id, use_alter_job).await {
             Ok(()) => {
-                bad.push(Evidence::new(
-                    db.at(&format!("cron.job {job_id} ({name})")),
-                    format!("{took}; disabled"),
-                ));
-                disabled.push(DisabledJob {
-                    source: "pg_cron".into(),
-                    job_id,
-                    name,
-                    longest_seconds: longest,
-                    limit_seconds: limit,
-                });
+                bad.push(Evidence::new(db.at(&format!("cron.job {job_id} ({name})")), format!("{took}; disabled")));
+                disabled.push(DisabledJob { source: "pg_cron".into(), job_id, name, longest_seconds: longest, limit_seconds: limit });
             }
             Err(e) => {
-                bad.push(Evidence::new(
-                    db.at(&format!("cron.job {job_id} ({name})")),
-                    format!("{took}; could not be disabled: {e}"),
-                ));
+                bad.push(Evidence::new(db.at(&format!("cron.job {job_id} ({name})")), format!("{took}; could not be disabled: {e}")));
                 failures.push(job_id);
             }
         }
@@ -188,19 +112,9 @@ async fn inspect(
     bad.extend(info);
     let n = disabled.len() + failures.len();
     let summary = if failures.is_empty() {
-        format!(
-            "{} ran past {} and {} disabled",
-            plural(n, "job", "jobs"),
-            fmt_duration(limit as f64),
-            if n == 1 { "was" } else { "were" }
-        )
+        format!("{} ran past {} and {} disabled", plural(n, "job", "jobs"), fmt_duration(limit as f64), if n == 1 { "was" } else { "were" })
     } else {
-        format!(
-            "{} ran past {}; {} could not be disabled",
-            plural(n, "job", "jobs"),
-            fmt_duration(limit as f64),
-            failures.len()
-        )
+        format!("{} ran past {}; {} could not be disabled", plural(n, "job", "jobs"), fmt_duration(limit as f64), failures.len())
     };
     let result = GateResult::new(
         gate,
@@ -225,24 +139,11 @@ async fn disable(db: &mut EnvDb, job_id: i64, use_alter_job: bool) -> Result<(),
     let mut tx = EnvDb::run(db.conn.begin()).await?;
     EnvDb::run(sqlx::query("set transaction read write").execute(&mut *tx)).await?;
     if use_alter_job {
-        EnvDb::run(
-            sqlx::query("select cron.alter_job(job_id => $1, active => false)")
-                .bind(job_id)
-                .execute(&mut *tx),
-        )
-        .await?;
+        EnvDb::run(sqlx::query("select cron.alter_job(job_id => $1, active => false)").bind(job_id).execute(&mut *tx)).await?;
     } else {
-        EnvDb::run(
-            sqlx::query("update cron.job set active = false where jobid = $1")
-                .bind(job_id)
-                .execute(&mut *tx),
-        )
-        .await?;
+        EnvDb::run(sqlx::query("update cron.job set active = false where jobid = $1").bind(job_id).execute(&mut *tx)).await?;
     }
     EnvDb::run(tx.commit()).await?;
-    tracing::info!(
-        job_id,
-        "gates: disabled a pg_cron job that ran past its limit"
-    );
+    tracing::info!(job_id, "gates: disabled a pg_cron job that ran past its limit");
     Ok(())
 }

@@ -19,23 +19,13 @@ pub struct EnvDb {
 
 impl EnvDb {
     pub async fn connect(url: &str) -> Result<EnvDb, String> {
-        let opts = PgConnectOptions::from_str(url).map_err(|_| {
-            "the environment database address is not a valid postgres:// URL".to_string()
-        })?;
-        let name = opts
-            .get_database()
-            .unwrap_or(opts.get_username())
-            .to_string();
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|_| "the environment database address is not a valid postgres:// URL".to_string())?;
+        let name = opts.get_database().unwrap_or(opts.get_username()).to_string();
         let server = format!("{}:{}", opts.get_host(), opts.get_port());
         let opts = opts.application_name("odooops-gates").options([
-            (
-                "statement_timeout",
-                format!("{}ms", STATEMENT_TIMEOUT.as_millis()),
-            ),
-            (
-                "lock_timeout",
-                format!("{}ms", STATEMENT_TIMEOUT.as_millis()),
-            ),
+            ("statement_timeout", format!("{}ms", STATEMENT_TIMEOUT.as_millis())),
+            ("lock_timeout", format!("{}ms", STATEMENT_TIMEOUT.as_millis())),
             ("default_transaction_read_only", "on".to_string()),
         ]);
         match tokio::time::timeout(CONNECT_TIMEOUT, opts.connect()).await {
@@ -55,26 +45,16 @@ impl EnvDb {
 
     /// Runs `fut` (a query on this connection) with the client-side backstop; errors become
     /// sentences.
-    pub async fn run<T>(
-        fut: impl std::future::Future<Output = Result<T, sqlx::Error>>,
-    ) -> Result<T, String> {
+    pub async fn run<T>(fut: impl std::future::Future<Output = Result<T, sqlx::Error>>) -> Result<T, String> {
         match tokio::time::timeout(QUERY_TIMEOUT, fut).await {
-            Err(_) => Err(format!(
-                "the database did not answer within {} seconds",
-                QUERY_TIMEOUT.as_secs()
-            )),
+            Err(_) => Err(format!("the database did not answer within {} seconds", QUERY_TIMEOUT.as_secs())),
             Ok(r) => r.map_err(|e| plain_query_error(&e)),
         }
     }
 
     /// Whether a table or view exists (`cron.job`, `ir_mail_server`).
     pub async fn has_relation(&mut self, name: &str) -> Result<bool, String> {
-        EnvDb::run(
-            sqlx::query_scalar::<_, bool>("select to_regclass($1) is not null")
-                .bind(name)
-                .fetch_one(&mut self.conn),
-        )
-        .await
+        EnvDb::run(sqlx::query_scalar::<_, bool>("select to_regclass($1) is not null").bind(name).fetch_one(&mut self.conn)).await
     }
 
     pub async fn close(self) {
@@ -90,9 +70,7 @@ fn plain_connect_error(e: &sqlx::Error, server: &str, name: &str) -> String {
         sqlx::Error::Io(io) => format!("{server} could not be reached ({io})"),
         sqlx::Error::Tls(_) => format!("the secure (TLS) connection to {server} failed"),
         sqlx::Error::Database(db) => match db.code().as_deref() {
-            Some("28P01") | Some("28000") => {
-                format!("the server refused the login ({})", db.message())
-            }
+            Some("28P01") | Some("28000") => format!("the server refused the login ({})", db.message()),
             Some("3D000") => format!("there is no database called {name} on {server}"),
             _ => db.message().to_string(),
         },
@@ -103,17 +81,12 @@ fn plain_connect_error(e: &sqlx::Error, server: &str, name: &str) -> String {
 pub fn plain_query_error(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Database(db) => match db.code().as_deref() {
-            Some("57014") => format!(
-                "a query took longer than {} seconds and was stopped",
-                STATEMENT_TIMEOUT.as_secs()
-            ),
+            Some("57014") => format!("a query took longer than {} seconds and was stopped", STATEMENT_TIMEOUT.as_secs()),
             Some("55P03") => "a table the check needed was locked by another session".to_string(),
             Some("42501") => format!("the database refused access ({})", db.message()),
             _ => format!("the database answered with an error ({})", db.message()),
         },
-        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => {
-            "the connection to the database was lost".to_string()
-        }
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => "the connection to the database was lost".to_string(),
         other => other.to_string(),
     }
 }

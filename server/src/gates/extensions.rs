@@ -24,11 +24,9 @@ pub(super) async fn check(ctx: &mut Ctx<'_>) -> GateResult {
     let mut not_allowed: Vec<String> = Vec::new();
     let mut flag = |name: &str, t: &mut Tally, location: String, found: String| {
         if settings.allows_extension(name) {
-            t.info
-                .push(Evidence::new(location, format!("{found} (allowed)")));
+            t.info.push(Evidence::new(location, format!("{found} (allowed)")));
         } else {
-            t.bad
-                .push(Evidence::new(location, format!("{found} (not allowed)")));
+            t.bad.push(Evidence::new(location, format!("{found} (not allowed)")));
             if !not_allowed.iter().any(|n| n.eq_ignore_ascii_case(name)) {
                 not_allowed.push(name.to_string());
             }
@@ -40,21 +38,13 @@ pub(super) async fn check(ctx: &mut Ctx<'_>) -> GateResult {
         Source::Failed(e) => t.error("environment database", e.clone()),
         Source::Ready(db) => {
             let rows = EnvDb::run(
-                sqlx::query_as::<_, (String, String)>(
-                    "select extname::text, extversion from pg_extension order by extname",
-                )
-                .fetch_all(&mut db.conn),
+                sqlx::query_as::<_, (String, String)>("select extname::text, extversion from pg_extension order by extname").fetch_all(&mut db.conn),
             )
             .await;
             match rows {
                 Ok(rows) => {
                     for (name, version) in rows {
-                        flag(
-                            &name,
-                            &mut t,
-                            db.at("pg_extension"),
-                            format!("{name} {version}"),
-                        );
+                        flag(&name, &mut t, db.at("pg_extension"), format!("{name} {version}"));
                     }
                 }
                 Err(e) => t.error(db.at("pg_extension"), e),
@@ -67,21 +57,10 @@ pub(super) async fn check(ctx: &mut Ctx<'_>) -> GateResult {
         for f in ws.matching(is_sql_or_code) {
             let text = blank_comments(&f.text, comment_style(f));
             for cap in CREATE_EXTENSION.captures_iter(&text) {
-                let (Some(all), Some(name)) = (cap.get(0), cap.get(1).or(cap.get(2))) else {
-                    continue;
-                };
+                let (Some(all), Some(name)) = (cap.get(0), cap.get(1).or(cap.get(2))) else { continue };
                 // Bare names fold to lower case in SQL; quoted ones keep theirs.
-                let name = if cap.get(1).is_some() {
-                    name.as_str().to_string()
-                } else {
-                    name.as_str().to_ascii_lowercase()
-                };
-                flag(
-                    &name,
-                    &mut t,
-                    f.location(all.start()),
-                    format!("CREATE EXTENSION {name}"),
-                );
+                let name = if cap.get(1).is_some() { name.as_str().to_string() } else { name.as_str().to_ascii_lowercase() };
+                flag(&name, &mut t, f.location(all.start()), format!("CREATE EXTENSION {name}"));
             }
         }
     }
@@ -115,11 +94,7 @@ pub(super) async fn check(ctx: &mut Ctx<'_>) -> GateResult {
 }
 
 fn allowed_list(settings: &GateSettings) -> String {
-    let mut names: Vec<&str> = settings
-        .allowed_extensions
-        .iter()
-        .map(|s| s.as_str())
-        .collect();
+    let mut names: Vec<&str> = settings.allowed_extensions.iter().map(|s| s.as_str()).collect();
     if !names.iter().any(|n| n.eq_ignore_ascii_case("plpgsql")) {
         names.insert(0, "plpgsql");
     }
@@ -133,11 +108,7 @@ fn why(name: &str) -> &'static str {
         "PostGIS is large, depends on system libraries (GEOS, PROJ, GDAL) and is tied to the PostgreSQL version, so upgrades and restores on another host break."
     } else if n == "pg_cron" {
         "it runs SQL on a schedule from inside the database, outside Odoo's scheduler and its time limits."
-    } else if matches!(
-        n.as_str(),
-        "dblink" | "postgres_fdw" | "file_fdw" | "adminpack" | "lo"
-    ) || n.ends_with("_fdw")
-    {
+    } else if matches!(n.as_str(), "dblink" | "postgres_fdw" | "file_fdw" | "adminpack" | "lo") || n.ends_with("_fdw") {
         "it reaches other servers or the database server's own files, which a shared host cannot allow."
     } else if n.starts_with("pl") && n.ends_with('u') {
         "it is an untrusted language: its functions run any code as the database server's operating-system user."

@@ -1,9 +1,7 @@
 //! Gate 6: long-lived connections. Configuration and code that count on a connection staying
 //! open (Odoo's gevent/long-polling worker, websockets, LISTEN loops) warn: deploys and proxies
 //! cut such connections, so the code must reconnect.
-use super::workspace::{
-    blank_comments, comment_style, is_build_file, is_config_file, is_python, SourceFile,
-};
+use super::workspace::{blank_comments, comment_style, is_build_file, is_config_file, is_python, SourceFile};
 use super::{plural, Ctx, Source, Tally, Words};
 use app::models::{Evidence, GateId, GateResult, GateStatus};
 use regex::{Captures, Regex};
@@ -24,10 +22,7 @@ fn always(_: &Captures, _: &SourceFile) -> bool {
 
 /// `value` is set to something that turns the feature on (not 0, False or empty).
 fn enabled(c: &Captures, _: &SourceFile) -> bool {
-    let v = c
-        .name("value")
-        .map(|m| m.as_str().trim_matches(|c| c == '"' || c == '\''))
-        .unwrap_or("");
+    let v = c.name("value").map(|m| m.as_str().trim_matches(|c| c == '"' || c == '\'')).unwrap_or("");
     !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false") || v.eq_ignore_ascii_case("none"))
 }
 
@@ -43,8 +38,7 @@ const RULES: [Rule; 10] = [
     Rule {
         files: is_config_file,
         pattern: r"(?im)^[ \t]*workers[ \t]*=[ \t]*(?P<value>\d+)",
-        what:
-            "multi-process mode: Odoo starts a gevent worker that holds websocket connections open",
+        what: "multi-process mode: Odoo starts a gevent worker that holds websocket connections open",
         keep: enabled,
     },
     Rule {
@@ -59,24 +53,14 @@ const RULES: [Rule; 10] = [
         what: "starts Odoo's websocket / long-polling worker",
         keep: always,
     },
-    Rule {
-        files: config_or_build,
-        pattern: r"(?:^|\s)--workers[= ](?P<value>\d+)",
-        what: "multi-process mode with a gevent worker",
-        keep: enabled,
-    },
+    Rule { files: config_or_build, pattern: r"(?:^|\s)--workers[= ](?P<value>\d+)", what: "multi-process mode with a gevent worker", keep: enabled },
     Rule {
         files: config_or_build,
         pattern: r"\b(?:odoo|odoo-bin|openerp-server)(?:\.py)?[ \t]+gevent\b",
         what: "runs Odoo's gevent (websocket) server",
         keep: always,
     },
-    Rule {
-        files: is_python,
-        pattern: r#"(?i)["'][ \t]*LISTEN[ \t]+["\w]"#,
-        what: "SQL LISTEN: waits for notifications on one database connection",
-        keep: always,
-    },
+    Rule { files: is_python, pattern: r#"(?i)["'][ \t]*LISTEN[ \t]+["\w]"#, what: "SQL LISTEN: waits for notifications on one database connection", keep: always },
     Rule {
         files: is_python,
         pattern: r"\.(?:add_listener|notifies|listen)\(",
@@ -89,26 +73,11 @@ const RULES: [Rule; 10] = [
         what: "websocket connection",
         keep: always,
     },
-    Rule {
-        files: is_python,
-        pattern: r"\b(?:ImDispatch|bus\.Bus)\b",
-        what: "Odoo bus long-polling internals",
-        keep: always,
-    },
-    Rule {
-        files: is_python,
-        pattern: r#"["']/longpolling/"#,
-        what: "long-polling route",
-        keep: always,
-    },
+    Rule { files: is_python, pattern: r"\b(?:ImDispatch|bus\.Bus)\b", what: "Odoo bus long-polling internals", keep: always },
+    Rule { files: is_python, pattern: r#"["']/longpolling/"#, what: "long-polling route", keep: always },
 ];
 
-static COMPILED: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    RULES
-        .iter()
-        .map(|r| Regex::new(r.pattern).expect("static regex"))
-        .collect()
-});
+static COMPILED: LazyLock<Vec<Regex>> = LazyLock::new(|| RULES.iter().map(|r| Regex::new(r.pattern).expect("static regex")).collect());
 
 pub(super) fn check(ctx: &Ctx<'_>) -> GateResult {
     let gate = GateId::LongLivedConnections;
@@ -127,16 +96,10 @@ pub(super) fn check(ctx: &Ctx<'_>) -> GateResult {
         let text = blank_comments(&f.text, comment_style(f));
         for i in applicable {
             let rule = &RULES[i];
-            for cap in COMPILED[i]
-                .captures_iter(&text)
-                .filter(|c| (rule.keep)(c, f))
-            {
+            for cap in COMPILED[i].captures_iter(&text).filter(|c| (rule.keep)(c, f)) {
                 let Some(m) = cap.get(0) else { continue };
                 let at = m.start() + m.as_str().len() - m.as_str().trim_start().len();
-                t.bad.push(Evidence::new(
-                    f.location(at),
-                    format!("{} ({})", f.line_text(at), rule.what),
-                ));
+                t.bad.push(Evidence::new(f.location(at), format!("{} ({})", f.line_text(at), rule.what)));
             }
         }
     }

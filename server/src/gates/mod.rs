@@ -91,11 +91,7 @@ pub async fn run_all(input: &GateInput<'_>) -> GateReport {
             Err(e) => Source::Failed(e),
         },
     };
-    let mut ctx = Ctx {
-        settings: input.settings,
-        files,
-        db,
-    };
+    let mut ctx = Ctx { settings: input.settings, files, db };
     let extensions = extensions::check(&mut ctx).await;
     let objects = object_count::check(&mut ctx).await;
     let (cron, disabled_jobs) = cron_runtime::check(&mut ctx).await;
@@ -105,10 +101,7 @@ pub async fn run_all(input: &GateInput<'_>) -> GateReport {
     if let Source::Ready(db) = ctx.db {
         db.close().await;
     }
-    let report = GateReport {
-        results: vec![extensions, objects, cron, packages, smtp, long_lived],
-        disabled_jobs,
-    };
+    let report = GateReport { results: vec![extensions, objects, cron, packages, smtp, long_lived], disabled_jobs };
     tracing::info!(overall = %report.overall(), disabled = report.disabled_jobs.len(), "gates ran");
     report
 }
@@ -143,10 +136,7 @@ impl Tally {
             Source::Failed(e) => self.error("workspace", e.clone()),
             Source::Ready(ws) if ws.truncated => self.error(
                 "workspace",
-                format!(
-                    "the scan stopped after {} files; the rest was not checked",
-                    fmt_count(ws.files.len() as i64)
-                ),
+                format!("the scan stopped after {} files; the rest was not checked", fmt_count(ws.files.len() as i64)),
             ),
             _ => {}
         }
@@ -154,46 +144,21 @@ impl Tally {
 
     /// The result: `bad_status` with `bad` words when something was found, else a warning when
     /// a part could not be checked, else a pass.
-    pub fn finish(
-        self,
-        gate: GateId,
-        bad_status: GateStatus,
-        bad: impl FnOnce(&[Evidence]) -> Words,
-        pass: impl FnOnce() -> Words,
-    ) -> GateResult {
+    pub fn finish(self, gate: GateId, bad_status: GateStatus, bad: impl FnOnce(&[Evidence]) -> Words, pass: impl FnOnce() -> Words) -> GateResult {
         let unchecked: Vec<String> = self.errors.iter().map(|(_, e)| e.clone()).collect();
         let mut evidence = self.bad.clone();
-        evidence.extend(
-            self.errors
-                .iter()
-                .map(|(loc, e)| Evidence::new(loc.clone(), format!("not checked: {e}"))),
-        );
+        evidence.extend(self.errors.iter().map(|(loc, e)| Evidence::new(loc.clone(), format!("not checked: {e}"))));
         evidence.extend(self.info);
         if !self.bad.is_empty() {
             let w = bad(&self.bad);
-            let explanation = if unchecked.is_empty() {
-                w.explanation
-            } else {
-                format!(
-                    "{} Also not checked: {}.",
-                    w.explanation,
-                    unchecked.join("; ")
-                )
-            };
+            let explanation = if unchecked.is_empty() { w.explanation } else { format!("{} Also not checked: {}.", w.explanation, unchecked.join("; ")) };
             return GateResult::new(gate, bad_status, w.summary, explanation, w.fix, evidence);
         }
         if !unchecked.is_empty() {
             return unchecked_result(gate, &unchecked, evidence);
         }
         let w = pass();
-        GateResult::new(
-            gate,
-            GateStatus::Pass,
-            w.summary,
-            w.explanation,
-            w.fix,
-            evidence,
-        )
+        GateResult::new(gate, GateStatus::Pass, w.summary, w.explanation, w.fix, evidence)
     }
 }
 
@@ -213,11 +178,7 @@ fn unchecked_result(gate: GateId, unchecked: &[String], evidence: Vec<Evidence>)
 }
 
 /// A gate whose only input could not be read.
-pub(crate) fn could_not_check(
-    gate: GateId,
-    location: impl Into<String>,
-    why: String,
-) -> GateResult {
+pub(crate) fn could_not_check(gate: GateId, location: impl Into<String>, why: String) -> GateResult {
     let evidence = vec![Evidence::new(location, format!("not checked: {why}"))];
     unchecked_result(gate, &[why], evidence)
 }
@@ -262,15 +223,7 @@ mod tests {
 
     #[test]
     fn counts_and_durations_read_naturally() {
-        assert_eq!(
-            (
-                fmt_count(0),
-                fmt_count(999),
-                fmt_count(8412),
-                fmt_count(1_234_567)
-            ),
-            ("0".into(), "999".into(), "8,412".into(), "1,234,567".into())
-        );
+        assert_eq!((fmt_count(0), fmt_count(999), fmt_count(8412), fmt_count(1_234_567)), ("0".into(), "999".into(), "8,412".into(), "1,234,567".into()));
         assert_eq!(fmt_duration(900.0), "15 min");
         assert_eq!(fmt_duration(1205.4), "20 min 5 s");
         assert_eq!(fmt_duration(42.0), "42 s");

@@ -48,14 +48,11 @@ pub(super) async fn check(ctx: &mut Ctx<'_>) -> GateResult {
         Source::Failed(e) => return could_not_check(gate, "environment database", e.clone()),
         Source::Ready(db) => db,
     };
-    let counts = match EnvDb::run(sqlx::query_as::<_, Counts>(COUNTS).fetch_one(&mut db.conn)).await
-    {
+    let counts = match EnvDb::run(sqlx::query_as::<_, Counts>(COUNTS).fetch_one(&mut db.conn)).await {
         Ok(c) => c,
         Err(e) => return could_not_check(gate, db.at("catalogs"), e),
     };
-    let values = [
-        counts.0, counts.1, counts.2, counts.3, counts.4, counts.5, counts.6,
-    ];
+    let values = [counts.0, counts.1, counts.2, counts.3, counts.4, counts.5, counts.6];
     let total: i64 = values.iter().sum();
     let status = if total >= fail {
         GateStatus::Fail
@@ -64,34 +61,12 @@ pub(super) async fn check(ctx: &mut Ctx<'_>) -> GateResult {
     } else {
         GateStatus::Pass
     };
-    let mut evidence = vec![Evidence::new(
-        db.at("total"),
-        format!(
-            "{} objects (warn at {}, fail at {})",
-            fmt_count(total),
-            fmt_count(warn),
-            fmt_count(fail)
-        ),
-    )];
-    evidence.extend(KINDS.iter().zip(values).map(|((catalog, words), n)| {
-        Evidence::new(db.at(catalog), format!("{} {words}", fmt_count(n)))
-    }));
+    let mut evidence = vec![Evidence::new(db.at("total"), format!("{} objects (warn at {}, fail at {})", fmt_count(total), fmt_count(warn), fmt_count(fail)))];
+    evidence.extend(KINDS.iter().zip(values).map(|((catalog, words), n)| Evidence::new(db.at(catalog), format!("{} {words}", fmt_count(n)))));
     let summary = match status {
-        GateStatus::Pass => format!(
-            "{} objects in the database (warns at {})",
-            fmt_count(total),
-            fmt_count(warn)
-        ),
-        GateStatus::Warn => format!(
-            "{} objects in the database (fails at {})",
-            fmt_count(total),
-            fmt_count(fail)
-        ),
-        _ => format!(
-            "{} objects in the database (limit {})",
-            fmt_count(total),
-            fmt_count(fail)
-        ),
+        GateStatus::Pass => format!("{} objects in the database (warns at {})", fmt_count(total), fmt_count(warn)),
+        GateStatus::Warn => format!("{} objects in the database (fails at {})", fmt_count(total), fmt_count(fail)),
+        _ => format!("{} objects in the database (limit {})", fmt_count(total), fmt_count(fail)),
     };
     if status == GateStatus::Pass {
         return GateResult::new(

@@ -28,11 +28,9 @@ pub(super) async fn check(ctx: &mut Ctx<'_>) -> GateResult {
     let mut flag = |t: &mut Tally, port: i64, location: String, found: String| {
         servers += 1;
         if settings.allows_smtp_port(port) {
-            t.info
-                .push(Evidence::new(location, format!("{found} (allowed)")));
+            t.info.push(Evidence::new(location, format!("{found} (allowed)")));
         } else {
-            t.bad
-                .push(Evidence::new(location, format!("{found} (not allowed)")));
+            t.bad.push(Evidence::new(location, format!("{found} (not allowed)")));
             if !ports.contains(&port) {
                 ports.push(port);
             }
@@ -43,22 +41,14 @@ pub(super) async fn check(ctx: &mut Ctx<'_>) -> GateResult {
         Source::Missing => {}
         Source::Failed(e) => t.error("environment database", e.clone()),
         Source::Ready(db) => match mail_servers(db).await {
-            Ok(None) => t.info.push(Evidence::new(
-                db.at("ir_mail_server"),
-                "no such table (Odoo is not installed in this database yet)",
-            )),
-            Ok(Some(rows)) if rows.is_empty() => t.info.push(Evidence::new(
-                db.at("ir_mail_server"),
-                "no active outgoing mail server",
-            )),
+            Ok(None) => t.info.push(Evidence::new(db.at("ir_mail_server"), "no such table (Odoo is not installed in this database yet)")),
+            Ok(Some(rows)) if rows.is_empty() => t.info.push(Evidence::new(db.at("ir_mail_server"), "no active outgoing mail server")),
             Ok(Some(rows)) => {
                 for (id, name, host, port) in rows {
                     let location = db.at(&format!("ir_mail_server {id} ({name})"));
                     match port {
                         Some(port) => flag(&mut t, port, location, format!("{host}:{port}")),
-                        None => t
-                            .info
-                            .push(Evidence::new(location, format!("{host} without a port"))),
+                        None => t.info.push(Evidence::new(location, format!("{host} without a port"))),
                     }
                 }
             }
@@ -71,33 +61,15 @@ pub(super) async fn check(ctx: &mut Ctx<'_>) -> GateResult {
         for f in ws.matching(is_config_file) {
             let text = blank_comments(&f.text, comment_style(f));
             for cap in SMTP_PORT.captures_iter(&text) {
-                let (Some(key), Some(port)) = (cap.name("key"), cap.name("port")) else {
-                    continue;
-                };
-                let Ok(port) = port.as_str().parse::<i64>() else {
-                    continue;
-                };
-                flag(
-                    &mut t,
-                    port,
-                    f.location(key.start()),
-                    f.line_text(key.start()),
-                );
+                let (Some(key), Some(port)) = (cap.name("key"), cap.name("port")) else { continue };
+                let Ok(port) = port.as_str().parse::<i64>() else { continue };
+                flag(&mut t, port, f.location(key.start()), f.line_text(key.start()));
             }
         }
     }
 
-    let allowed = settings
-        .smtp_allowed_ports
-        .iter()
-        .map(|p| p.to_string())
-        .collect::<Vec<_>>()
-        .join(" or ");
-    let bad_ports = ports
-        .iter()
-        .map(|p| p.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let allowed = settings.smtp_allowed_ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" or ");
+    let bad_ports = ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ");
     t.finish(
         gate,
         GateStatus::Fail,
@@ -122,13 +94,9 @@ pub(super) async fn check(ctx: &mut Ctx<'_>) -> GateResult {
 }
 
 /// Active mail servers, or None when the table does not exist.
-async fn mail_servers(
-    db: &mut EnvDb,
-) -> Result<Option<Vec<(i64, String, String, Option<i64>)>>, String> {
+async fn mail_servers(db: &mut EnvDb) -> Result<Option<Vec<(i64, String, String, Option<i64>)>>, String> {
     if !db.has_relation("ir_mail_server").await? {
         return Ok(None);
     }
-    EnvDb::run(sqlx::query_as(MAIL_SERVERS).fetch_all(&mut db.conn))
-        .await
-        .map(Some)
+    EnvDb::run(sqlx::query_as(MAIL_SERVERS).fetch_all(&mut db.conn)).await.map(Some)
 }

@@ -32,17 +32,13 @@ pub(super) fn check(ctx: &Ctx<'_>) -> GateResult {
         checked += 1;
         let text = blank_comments(&f.text, comment_style(f));
         for cap in INSTALL.captures_iter(&text) {
-            let (Some(tool), Some(verb)) = (cap.name("tool"), cap.name("verb")) else {
-                continue;
-            };
+            let (Some(tool), Some(verb)) = (cap.name("tool"), cap.name("verb")) else { continue };
             let expected = match tool.as_str() {
                 "apk" => "add",
                 "zypper" => "in",
                 _ => "install",
             };
-            if verb.as_str() != expected
-                && !(tool.as_str() == "zypper" && verb.as_str() == "install")
-            {
+            if verb.as_str() != expected && !(tool.as_str() == "zypper" && verb.as_str() == "install") {
                 continue;
             }
             for p in package_names(&text[verb.end()..]) {
@@ -50,10 +46,7 @@ pub(super) fn check(ctx: &Ctx<'_>) -> GateResult {
                     packages.push(p);
                 }
             }
-            t.bad.push(Evidence::new(
-                f.location(tool.start()),
-                f.line_text(tool.start()),
-            ));
+            t.bad.push(Evidence::new(f.location(tool.start()), f.line_text(tool.start())));
         }
     }
     let files = plural(checked, "build file", "build files");
@@ -87,16 +80,11 @@ pub(super) fn check(ctx: &Ctx<'_>) -> GateResult {
 /// The words after the install verb up to the end of the shell command, minus options.
 fn package_names(rest: &str) -> Vec<String> {
     let rest = rest.replace("\\\r\n", " ").replace("\\\n", " ");
-    let end = rest
-        .find(['\n', ';', '&', '|', '"', '\'', ')', '`'])
-        .unwrap_or(rest.len());
+    let end = rest.find(['\n', ';', '&', '|', '"', '\'', ')', '`']).unwrap_or(rest.len());
     rest[..end]
         .split_whitespace()
         .filter(|w| !w.starts_with('-') && !w.starts_with('$') && *w != "\\")
-        .filter(|w| {
-            w.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+-._:=*".contains(c))
-        })
+        .filter(|w| w.chars().all(|c| c.is_ascii_alphanumeric() || "+-._:=*".contains(c)))
         .map(str::to_string)
         .collect()
 }
@@ -105,11 +93,7 @@ fn shown(packages: &[String]) -> String {
     if packages.len() <= 5 {
         packages.join(", ")
     } else {
-        format!(
-            "{} and {} more",
-            packages[..5].join(", "),
-            packages.len() - 5
-        )
+        format!("{} and {} more", packages[..5].join(", "), packages.len() - 5)
     }
 }
 
@@ -121,65 +105,27 @@ mod tests {
     fn found(name: &str, text: &str) -> Vec<String> {
         let f = SourceFile::new(name, text.to_string());
         let text = blank_comments(&f.text, comment_style(&f));
-        INSTALL
-            .captures_iter(&text)
-            .map(|c| format!("{} {}", &c["tool"], &c["verb"]))
-            .collect()
+        INSTALL.captures_iter(&text).map(|c| format!("{} {}", &c["tool"], &c["verb"])).collect()
     }
 
     #[test]
     fn installs_are_found_with_options_sudo_and_continuations() {
-        assert_eq!(
-            found(
-                "Dockerfile",
-                "RUN apt-get update && apt-get install -y libpq-dev"
-            ),
-            ["apt-get install"]
-        );
-        assert_eq!(
-            found("setup.sh", "sudo apt -qq install gdal-bin\n"),
-            ["apt install"]
-        );
-        assert_eq!(
-            found("Dockerfile", "RUN apk --no-cache add \\\n  build-base"),
-            ["apk add"]
-        );
-        assert_eq!(
-            found(
-                "Makefile",
-                "deps:\n\tyum -y install gcc\n\tdnf install make"
-            ),
-            ["yum install", "dnf install"]
-        );
-        assert_eq!(
-            found(
-                ".odooops.toml",
-                "[[steps]]\nname = \"x\"\nrun = \"apt-get install -y curl\"\n"
-            ),
-            ["apt-get install"]
-        );
+        assert_eq!(found("Dockerfile", "RUN apt-get update && apt-get install -y libpq-dev"), ["apt-get install"]);
+        assert_eq!(found("setup.sh", "sudo apt -qq install gdal-bin\n"), ["apt install"]);
+        assert_eq!(found("Dockerfile", "RUN apk --no-cache add \\\n  build-base"), ["apk add"]);
+        assert_eq!(found("Makefile", "deps:\n\tyum -y install gcc\n\tdnf install make"), ["yum install", "dnf install"]);
+        assert_eq!(found(".odooops.toml", "[[steps]]\nname = \"x\"\nrun = \"apt-get install -y curl\"\n"), ["apt-get install"]);
     }
 
     #[test]
     fn comments_pip_and_lookalikes_are_ignored() {
-        assert!(found(
-            "Dockerfile",
-            "# RUN apt-get install -y libpq-dev\nRUN pip install -r requirements.txt"
-        )
-        .is_empty());
-        assert!(found(
-            "x.sh",
-            "echo done # apt-get install foo\nmyapt-get install x\napt-get update"
-        )
-        .is_empty());
+        assert!(found("Dockerfile", "# RUN apt-get install -y libpq-dev\nRUN pip install -r requirements.txt").is_empty());
+        assert!(found("x.sh", "echo done # apt-get install foo\nmyapt-get install x\napt-get update").is_empty());
     }
 
     #[test]
     fn package_names_skip_options_and_stop_at_the_command_end() {
-        assert_eq!(
-            package_names(" -y --no-install-recommends libpq-dev \\\n gcc && rm -rf /x"),
-            ["libpq-dev", "gcc"]
-        );
+        assert_eq!(package_names(" -y --no-install-recommends libpq-dev \\\n gcc && rm -rf /x"), ["libpq-dev", "gcc"]);
         assert_eq!(package_names(" curl\"\nmore"), ["curl"]);
     }
 }

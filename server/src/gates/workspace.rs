@@ -12,16 +12,7 @@ pub const MAX_FILES: usize = 20_000;
 
 /// Directories that hold tooling or third-party code, not the project's own: `.git`,
 /// dependencies (`node_modules`, virtualenvs) and build output (`target`, `__pycache__`).
-const SKIPPED_DIRS: [&str; 8] = [
-    ".git",
-    "node_modules",
-    "target",
-    "__pycache__",
-    ".venv",
-    "venv",
-    ".tox",
-    "site-packages",
-];
+const SKIPPED_DIRS: [&str; 8] = [".git", "node_modules", "target", "__pycache__", ".venv", "venv", ".tox", "site-packages"];
 
 pub struct SourceFile {
     /// Relative to the workspace, with `/` separators.
@@ -33,14 +24,8 @@ pub struct SourceFile {
 
 impl SourceFile {
     pub fn new(path: impl Into<String>, text: String) -> SourceFile {
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        SourceFile {
-            path: path.into(),
-            text,
-            line_starts,
-        }
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        SourceFile { path: path.into(), text, line_starts }
     }
 
     /// File name without directories.
@@ -69,11 +54,7 @@ impl SourceFile {
     pub fn line_text(&self, at: usize) -> String {
         let n = self.line_of(at);
         let start = self.line_starts[n - 1];
-        let end = self
-            .line_starts
-            .get(n)
-            .map(|e| e - 1)
-            .unwrap_or(self.text.len());
+        let end = self.line_starts.get(n).map(|e| e - 1).unwrap_or(self.text.len());
         shorten(self.text[start..end].trim(), 160)
     }
 }
@@ -117,10 +98,7 @@ pub fn is_build_file(f: &SourceFile) -> bool {
     lower.starts_with("dockerfile")
         || lower.starts_with("containerfile")
         || matches!(f.ext(), "dockerfile" | "sh" | "bash" | "mk")
-        || matches!(
-            name,
-            "Makefile" | "makefile" | "GNUmakefile" | ".odooops.toml" | "Procfile"
-        )
+        || matches!(name, "Makefile" | "makefile" | "GNUmakefile" | ".odooops.toml" | "Procfile")
 }
 
 /// Odoo configuration (`odoo.conf`), other ini-style files and `.env` files.
@@ -135,31 +113,17 @@ fn wanted(f: &SourceFile) -> bool {
 /// Reads the workspace off the async runtime. The error is a sentence for the gate summary.
 pub async fn load(root: &Path) -> Result<Workspace, String> {
     let root = root.to_path_buf();
-    tokio::task::spawn_blocking(move || load_blocking(&root))
-        .await
-        .map_err(|_| "the workspace scan stopped unexpectedly".to_string())?
+    tokio::task::spawn_blocking(move || load_blocking(&root)).await.map_err(|_| "the workspace scan stopped unexpectedly".to_string())?
 }
 
 fn load_blocking(root: &PathBuf) -> Result<Workspace, String> {
     if !root.is_dir() {
-        return Err(format!(
-            "the build workspace {} is not there",
-            root.display()
-        ));
+        return Err(format!("the build workspace {} is not there", root.display()));
     }
-    let mut ws = Workspace {
-        files: Vec::new(),
-        truncated: false,
-        skipped: 0,
-    };
-    let walker = WalkDir::new(root)
-        .follow_links(false)
-        .into_iter()
-        .filter_entry(|e| {
-            !(e.depth() > 0
-                && e.file_type().is_dir()
-                && SKIPPED_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
-        });
+    let mut ws = Workspace { files: Vec::new(), truncated: false, skipped: 0 };
+    let walker = WalkDir::new(root).follow_links(false).into_iter().filter_entry(|e| {
+        !(e.depth() > 0 && e.file_type().is_dir() && SKIPPED_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
+    });
     for (seen, entry) in walker.enumerate() {
         if seen >= MAX_ENTRIES || ws.files.len() >= MAX_FILES {
             ws.truncated = true;
@@ -173,23 +137,13 @@ fn load_blocking(root: &PathBuf) -> Result<Workspace, String> {
         if !entry.file_type().is_file() {
             continue;
         }
-        let Ok(rel) = entry.path().strip_prefix(root) else {
-            continue;
-        };
-        let rel = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
+        let Ok(rel) = entry.path().strip_prefix(root) else { continue };
+        let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
         let probe = SourceFile::new(rel, String::new());
         if !wanted(&probe) {
             continue;
         }
-        if entry
-            .metadata()
-            .map(|m| m.len() > MAX_FILE_BYTES)
-            .unwrap_or(true)
-        {
+        if entry.metadata().map(|m| m.len() > MAX_FILE_BYTES).unwrap_or(true) {
             ws.skipped += 1;
             continue;
         }
@@ -255,9 +209,7 @@ pub fn blank_comments(text: &str, style: CommentStyle) -> String {
             CommentStyle::Sql if rest.starts_with(b"--") => Some(to_eol()),
             CommentStyle::Sql if rest.starts_with(b"/*") => Some(find_end(b, i + 2, b"*/")),
             CommentStyle::Hash if rest[0] == b'#' && prev_space => Some(to_eol()),
-            CommentStyle::Ini if (rest[0] == b'#' || rest[0] == b';') && line_start => {
-                Some(to_eol())
-            }
+            CommentStyle::Ini if (rest[0] == b'#' || rest[0] == b';') && line_start => Some(to_eol()),
             CommentStyle::Xml if rest.starts_with(b"<!--") => Some(find_end(b, i + 4, b"-->")),
             _ => None,
         };
@@ -279,11 +231,7 @@ pub fn blank_comments(text: &str, style: CommentStyle) -> String {
 }
 
 fn find_end(b: &[u8], from: usize, close: &[u8]) -> usize {
-    b[from.min(b.len())..]
-        .windows(close.len())
-        .position(|w| w == close)
-        .map(|p| from + p + close.len())
-        .unwrap_or(b.len())
+    b[from.min(b.len())..].windows(close.len()).position(|w| w == close).map(|p| from + p + close.len()).unwrap_or(b.len())
 }
 
 #[cfg(test)]
@@ -295,21 +243,14 @@ mod tests {
         let sql = "select 1; -- create extension postgis\n/* create\nextension x */ create extension hstore;";
         let out = blank_comments(sql, CommentStyle::Sql);
         assert_eq!(out.len(), sql.len());
-        assert!(
-            !out.contains("postgis")
-                && !out.contains("extension x")
-                && out.contains("create extension hstore")
-        );
+        assert!(!out.contains("postgis") && !out.contains("extension x") && out.contains("create extension hstore"));
         assert_eq!(out.matches('\n').count(), 2);
         let sh = "# apt-get install x\nRUN echo '#' && apt-get install y # z\n";
         let out = blank_comments(sh, CommentStyle::Hash);
         assert!(!out.contains("install x") && out.contains("install y") && !out.contains(" z"));
         let ini = "; smtp_port = 25\nsmtp_port = 587 ; c\n";
         assert!(!blank_comments(ini, CommentStyle::Ini).contains("= 25"));
-        assert!(
-            !blank_comments("<!-- é CREATE EXTENSION x -->ü", CommentStyle::Xml)
-                .contains("EXTENSION")
-        );
+        assert!(!blank_comments("<!-- é CREATE EXTENSION x -->ü", CommentStyle::Xml).contains("EXTENSION"));
     }
 
     #[test]

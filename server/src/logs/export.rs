@@ -15,11 +15,7 @@ use tokio_stream::wrappers::ReceiverStream;
 const PAGE: i64 = 5000;
 pub const HEADER: &str = "id,time,level,source,job_id,env_id,message,meta\n";
 
-pub async fn export_csv(
-    State(s): State<HttpState>,
-    Query(q): Query<LogQuery>,
-    headers: HeaderMap,
-) -> Response {
+pub async fn export_csv(State(s): State<HttpState>, Query(q): Query<LogQuery>, headers: HeaderMap) -> Response {
     let session = match viewer(&s, &headers, Capability::ViewBuilds).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -47,20 +43,14 @@ pub async fn export_csv(
     };
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::spawn(async move {
-        if tx
-            .send(Ok(Bytes::from_static(HEADER.as_bytes())))
-            .await
-            .is_err()
-        {
+        if tx.send(Ok(Bytes::from_static(HEADER.as_bytes()))).await.is_err() {
             return;
         }
         let mut cursor = Cursor { tx: 0, id: 0 };
         loop {
             let page = async {
                 let mut t = session.tx().await?;
-                let rows = logs::after(&mut t, &filter, cursor, Some(until), PAGE)
-                    .await
-                    .map_err(AppError::internal)?;
+                let rows = logs::after(&mut t, &filter, cursor, Some(until), PAGE).await.map_err(AppError::internal)?;
                 t.commit().await.map_err(AppError::internal)?;
                 Ok::<_, AppError>(rows)
             }
@@ -89,14 +79,8 @@ pub async fn export_csv(
     });
     let mut resp = Body::from_stream(ReceiverStream::new(rx)).into_response();
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"odooops-logs.csv\""),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"odooops-logs.csv\""));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
@@ -108,8 +92,7 @@ pub fn csv_row(out: &mut String, r: &EventRow) {
         out,
         "{},{},{},{},{},{},",
         r.id,
-        r.created_at
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        r.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         r.level.as_str(),
         field(&r.source),
         r.job_id.map(|u| u.to_string()).unwrap_or_default(),

@@ -100,19 +100,8 @@ impl Hub {
     pub async fn start(pool: PgPool, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<Hub> {
         let (tx, _) = broadcast::channel(4096);
         let mut listener = PgListener::connect_with(&pool).await?;
-        listener
-            .listen_all([
-                LOG_CHANNEL,
-                BUILD_CHANNEL,
-                MAIL_CHANNEL,
-                PROMOTION_CHANNEL,
-                BACKUP_CHANNEL,
-            ])
-            .await?;
-        let hub = Hub {
-            tx: tx.clone(),
-            stop: shutdown.clone(),
-        };
+        listener.listen_all([LOG_CHANNEL, BUILD_CHANNEL, MAIL_CHANNEL, PROMOTION_CHANNEL, BACKUP_CHANNEL]).await?;
+        let hub = Hub { tx: tx.clone(), stop: shutdown.clone() };
         tokio::spawn(async move {
             loop {
                 tokio::select! {

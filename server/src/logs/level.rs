@@ -6,9 +6,7 @@ use app::models::LogLevel;
 /// `npm WARN`, `E: ...` from apt), or a well-known failure marker anywhere. Otherwise `fallback`.
 pub fn parse(line: &str, fallback: LogLevel) -> LogLevel {
     let trimmed = line.trim_start();
-    let words = trimmed
-        .split(|c: char| c.is_whitespace() || c == '[' || c == ']' || c == '|')
-        .filter(|w| !w.is_empty());
+    let words = trimmed.split(|c: char| c.is_whitespace() || c == '[' || c == ']' || c == '|').filter(|w| !w.is_empty());
     for word in words.take(4) {
         if let Some(level) = word_level(word.trim_end_matches(':')) {
             return level;
@@ -43,67 +41,25 @@ mod tests {
 
     #[test]
     fn odoo_lines_carry_their_level_after_the_timestamp_and_pid() {
-        assert_eq!(
-            parse(
-                "2026-11-23 10:00:00,123 42 ERROR db odoo.models: boom",
-                LogLevel::Info
-            ),
-            LogLevel::Error
-        );
-        assert_eq!(
-            parse(
-                "2026-11-23 10:00:00,123 42 WARNING db odoo.fields: odd",
-                LogLevel::Info
-            ),
-            LogLevel::Warning
-        );
-        assert_eq!(
-            parse(
-                "2026-11-23 10:00:00,123 42 DEBUG db odoo.sql: select",
-                LogLevel::Info
-            ),
-            LogLevel::Debug
-        );
+        assert_eq!(parse("2026-11-23 10:00:00,123 42 ERROR db odoo.models: boom", LogLevel::Info), LogLevel::Error);
+        assert_eq!(parse("2026-11-23 10:00:00,123 42 WARNING db odoo.fields: odd", LogLevel::Info), LogLevel::Warning);
+        assert_eq!(parse("2026-11-23 10:00:00,123 42 DEBUG db odoo.sql: select", LogLevel::Info), LogLevel::Debug);
     }
 
     #[test]
     fn common_tool_prefixes_are_recognised() {
-        assert_eq!(
-            parse("error: could not compile `x`", LogLevel::Info),
-            LogLevel::Error
-        );
-        assert_eq!(
-            parse("warning: unused variable", LogLevel::Info),
-            LogLevel::Warning
-        );
-        assert_eq!(
-            parse("npm WARN deprecated x", LogLevel::Info),
-            LogLevel::Warning
-        );
-        assert_eq!(
-            parse("E: Unable to locate package foo", LogLevel::Info),
-            LogLevel::Error
-        );
-        assert_eq!(
-            parse("[ERROR] step failed", LogLevel::Info),
-            LogLevel::Error
-        );
-        assert_eq!(
-            parse("thread 'main' panicked at src/main.rs:1", LogLevel::Info),
-            LogLevel::Error
-        );
+        assert_eq!(parse("error: could not compile `x`", LogLevel::Info), LogLevel::Error);
+        assert_eq!(parse("warning: unused variable", LogLevel::Info), LogLevel::Warning);
+        assert_eq!(parse("npm WARN deprecated x", LogLevel::Info), LogLevel::Warning);
+        assert_eq!(parse("E: Unable to locate package foo", LogLevel::Info), LogLevel::Error);
+        assert_eq!(parse("[ERROR] step failed", LogLevel::Info), LogLevel::Error);
+        assert_eq!(parse("thread 'main' panicked at src/main.rs:1", LogLevel::Info), LogLevel::Error);
     }
 
     #[test]
     fn plain_lines_keep_the_fallback_and_words_inside_sentences_do_not_count() {
         assert_eq!(parse("Collecting requests", LogLevel::Info), LogLevel::Info);
-        assert_eq!(
-            parse("no errors found in 12 files, all good here", LogLevel::Info),
-            LogLevel::Info
-        );
-        assert_eq!(
-            parse("something on stderr", LogLevel::Warning),
-            LogLevel::Warning
-        );
+        assert_eq!(parse("no errors found in 12 files, all good here", LogLevel::Info), LogLevel::Info);
+        assert_eq!(parse("something on stderr", LogLevel::Warning), LogLevel::Warning);
     }
 }

@@ -13,13 +13,7 @@ pub const BATCH_LINES: usize = 2000;
 const GATHER: Duration = Duration::from_millis(20);
 
 /// Writes `events` for one job/environment under the tenant's claims, in chunks.
-pub async fn ingest(
-    db: &Db,
-    claims: &DbClaims,
-    job_id: Option<Uuid>,
-    env_id: Option<Uuid>,
-    events: &[NewEvent],
-) -> Result<u64, sqlx::Error> {
+pub async fn ingest(db: &Db, claims: &DbClaims, job_id: Option<Uuid>, env_id: Option<Uuid>, events: &[NewEvent]) -> Result<u64, sqlx::Error> {
     let mut written = 0;
     for chunk in events.chunks(BATCH_LINES * 2) {
         let mut tx = db.tenant_tx(claims).await?;
@@ -36,37 +30,22 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    pub async fn write(
-        &self,
-        level: LogLevel,
-        source: &str,
-        message: impl Into<String>,
-        meta: serde_json::Value,
-    ) {
-        let event = NewEvent {
-            level,
-            source: source.to_string(),
-            message: message.into(),
-            meta,
-            at: chrono::Utc::now(),
-        };
+    pub async fn write(&self, level: LogLevel, source: &str, message: impl Into<String>, meta: serde_json::Value) {
+        let event = NewEvent { level, source: source.to_string(), message: message.into(), meta, at: chrono::Utc::now() };
         // A closed sink means the build is over; late lines are dropped.
         let _ = self.tx.send(event).await;
     }
 
     pub async fn info(&self, source: &str, message: impl Into<String>) {
-        self.write(LogLevel::Info, source, message, serde_json::Value::Null)
-            .await
+        self.write(LogLevel::Info, source, message, serde_json::Value::Null).await
     }
 
     pub async fn warning(&self, source: &str, message: impl Into<String>) {
-        self.write(LogLevel::Warning, source, message, serde_json::Value::Null)
-            .await
+        self.write(LogLevel::Warning, source, message, serde_json::Value::Null).await
     }
 
     pub async fn error(&self, source: &str, message: impl Into<String>) {
-        self.write(LogLevel::Error, source, message, serde_json::Value::Null)
-            .await
+        self.write(LogLevel::Error, source, message, serde_json::Value::Null).await
     }
 }
 
@@ -88,10 +67,7 @@ impl LogSink {
     pub fn start(db: Db, claims: DbClaims, job_id: Option<Uuid>, env_id: Option<Uuid>) -> LogSink {
         let (tx, rx) = mpsc::channel(BATCH_LINES * 4);
         let task = tokio::spawn(flush_loop(db, claims, job_id, env_id, rx));
-        LogSink {
-            writer: LogWriter { tx },
-            task,
-        }
+        LogSink { writer: LogWriter { tx }, task }
     }
 
     pub fn writer(&self) -> LogWriter {
@@ -105,13 +81,7 @@ impl LogSink {
     }
 }
 
-async fn flush_loop(
-    db: Db,
-    claims: DbClaims,
-    job_id: Option<Uuid>,
-    env_id: Option<Uuid>,
-    mut rx: mpsc::Receiver<NewEvent>,
-) -> SinkStats {
+async fn flush_loop(db: Db, claims: DbClaims, job_id: Option<Uuid>, env_id: Option<Uuid>, mut rx: mpsc::Receiver<NewEvent>) -> SinkStats {
     let mut stats = SinkStats::default();
     let mut batch: Vec<NewEvent> = Vec::with_capacity(BATCH_LINES);
     loop {

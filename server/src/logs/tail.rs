@@ -31,11 +31,7 @@ pub struct TailParams {
 }
 
 /// Signs the viewer in from the cookie and checks `cap`; the error is a ready response.
-pub async fn viewer(
-    s: &HttpState,
-    headers: &HeaderMap,
-    cap: Capability,
-) -> Result<Session, Response> {
+pub async fn viewer(s: &HttpState, headers: &HeaderMap, cap: Capability) -> Result<Session, Response> {
     let (session, _) = from_headers(&s.app, headers).await.map_err(app_error)?;
     session.check(cap).await.map_err(app_error)?;
     Ok(session)
@@ -47,23 +43,13 @@ pub async fn check_subjects(session: &Session, f: &Filter) -> Result<(), app::mo
     use app::models::AppError;
     let mut tx = session.tx().await?;
     if let Some(id) = f.job_id {
-        let seen: bool =
-            sqlx::query_scalar("select exists (select 1 from ops.builds where id = $1)")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(AppError::internal)?;
+        let seen: bool = sqlx::query_scalar("select exists (select 1 from ops.builds where id = $1)").bind(id).fetch_one(&mut *tx).await.map_err(AppError::internal)?;
         if !seen {
             return Err(AppError::NotFound("build".into()));
         }
     }
     if let Some(id) = f.env_id {
-        let seen: bool =
-            sqlx::query_scalar("select exists (select 1 from ops.environments where id = $1)")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(AppError::internal)?;
+        let seen: bool = sqlx::query_scalar("select exists (select 1 from ops.environments where id = $1)").bind(id).fetch_one(&mut *tx).await.map_err(AppError::internal)?;
         if !seen {
             return Err(AppError::NotFound("environment".into()));
         }
@@ -73,11 +59,7 @@ pub async fn check_subjects(session: &Session, f: &Filter) -> Result<(), app::mo
 
 /// `GET /api/logs/tail?build=…&level=…&after=tx:id`: the matching lines after the cursor, then
 /// new ones as they commit.
-pub async fn log_tail(
-    State(s): State<HttpState>,
-    Query(p): Query<TailParams>,
-    headers: HeaderMap,
-) -> Response {
+pub async fn log_tail(State(s): State<HttpState>, Query(p): Query<TailParams>, headers: HeaderMap) -> Response {
     let session = match viewer(&s, &headers, Capability::ViewBuilds).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -89,10 +71,7 @@ pub async fn log_tail(
     if let Err(e) = check_subjects(&session, &filter).await {
         return app_error(e);
     }
-    let resume = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(Cursor::parse);
+    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(Cursor::parse);
     let start = match resume.or_else(|| Cursor::parse(&p.after)) {
         Some(c) => c,
         None => match horizon(&session).await {
@@ -102,35 +81,20 @@ pub async fn log_tail(
     };
     let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(256);
     let notices = s.services.hub.subscribe();
-    tokio::spawn(pump_lines(
-        session,
-        filter,
-        start,
-        tx,
-        notices,
-        s.services.hub.clone(),
-    ));
-    Sse::new(ReceiverStream::new(rx))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
+    tokio::spawn(pump_lines(session, filter, start, tx, notices, s.services.hub.clone()));
+    Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
 }
 
 async fn horizon(session: &Session) -> Result<Cursor, app::models::AppError> {
     let mut tx = session.tx().await?;
-    let c = logs::horizon(&mut tx)
-        .await
-        .map_err(app::models::AppError::internal)?;
+    let c = logs::horizon(&mut tx).await.map_err(app::models::AppError::internal)?;
     tx.commit().await.map_err(app::models::AppError::internal)?;
     Ok(c)
 }
 
 fn relevant(n: &Notice, tenant: Uuid, f: &Filter) -> bool {
     match n {
-        Notice::Log(l) => {
-            l.tenant_id == tenant
-                && f.job_id.is_none_or(|j| l.job_id == Some(j))
-                && f.env_id.is_none_or(|e| l.env_id == Some(e))
-        }
+        Notice::Log(l) => l.tenant_id == tenant && f.job_id.is_none_or(|j| l.job_id == Some(j)) && f.env_id.is_none_or(|e| l.env_id == Some(e)),
         Notice::Resync => true,
         Notice::Build(_) | Notice::Mail(_) | Notice::Promotion(_) | Notice::Backup(_) => false,
     }
@@ -151,9 +115,7 @@ async fn pump_lines(
         loop {
             let rows = async {
                 let mut t = session.tx().await?;
-                let rows = logs::after(&mut t, &filter, cursor, None, PAGE)
-                    .await
-                    .map_err(app::models::AppError::internal)?;
+                let rows = logs::after(&mut t, &filter, cursor, None, PAGE).await.map_err(app::models::AppError::internal)?;
                 t.commit().await.map_err(app::models::AppError::internal)?;
                 Ok::<_, app::models::AppError>(rows)
             }
@@ -166,13 +128,7 @@ async fn pump_lines(
             for r in rows {
                 cursor = r.cursor();
                 let line = LogLine::from(r);
-                let Ok(ev) = Event::default()
-                    .id(line.cursor.clone())
-                    .event("line")
-                    .json_data(&line)
-                else {
-                    continue;
-                };
+                let Ok(ev) = Event::default().id(line.cursor.clone()).event("line").json_data(&line) else { continue };
                 if tx.send(Ok(ev)).await.is_err() {
                     return;
                 }
@@ -184,9 +140,7 @@ async fn pump_lines(
         if checked.elapsed() > RECHECK_MEMBERSHIP {
             checked = Instant::now();
             if !still_member(&session).await {
-                let _ = tx
-                    .send(Ok(Event::default().event("ended").data("session ended")))
-                    .await;
+                let _ = tx.send(Ok(Event::default().event("ended").data("session ended"))).await;
                 return;
             }
         }
@@ -196,9 +150,7 @@ async fn pump_lines(
                     Ok(n) if relevant(&n, tenant, &filter) => return,
                     Ok(_) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                        std::future::pending::<()>().await
-                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
                 }
             }
         };
@@ -212,9 +164,7 @@ async fn pump_lines(
 }
 
 async fn still_member(session: &Session) -> bool {
-    let Ok(mut t) = session.tx().await else {
-        return true;
-    };
+    let Ok(mut t) = session.tx().await else { return true };
     let role = app::db::members::role_of(&mut t, session.claims.sub).await;
     let _ = t.commit().await;
     !matches!(role, Ok(None))
@@ -227,11 +177,7 @@ pub struct BuildEventParams {
 
 /// `GET /api/builds/events?project=…`: one `build` event per state change in the project
 /// (coalesced over 200 ms), so the grid refreshes without reloading.
-pub async fn build_events(
-    State(s): State<HttpState>,
-    Query(p): Query<BuildEventParams>,
-    headers: HeaderMap,
-) -> Response {
+pub async fn build_events(State(s): State<HttpState>, Query(p): Query<BuildEventParams>, headers: HeaderMap) -> Response {
     let session = match viewer(&s, &headers, Capability::ViewBuilds).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -241,9 +187,7 @@ pub async fn build_events(
     let mut notices = s.services.hub.subscribe();
     let hub = s.services.hub.clone();
     tokio::spawn(async move {
-        let _ = tx
-            .send(Ok(Event::default().event("ready").data("ok")))
-            .await;
+        let _ = tx.send(Ok(Event::default().event("ready").data("ok"))).await;
         loop {
             let changed = tokio::select! {
                 _ = tx.closed() => return,
@@ -261,17 +205,11 @@ pub async fn build_events(
                 while let Ok(n) = notices.try_recv() {
                     let _ = n;
                 }
-                if tx
-                    .send(Ok(Event::default().event("build").data("changed")))
-                    .await
-                    .is_err()
-                {
+                if tx.send(Ok(Event::default().event("build").data("changed"))).await.is_err() {
                     return;
                 }
             }
         }
     });
-    Sse::new(ReceiverStream::new(rx))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
+    Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
 }

@@ -72,39 +72,21 @@ impl MailService {
                 .fetch_optional(&mut *tx)
                 .await?;
         tx.commit().await?;
-        Ok(row.and_then(
-            |(tenant_id, environment_id, stage, password, environment_name, project_slug)| {
-                same_secret(&password, pass).then_some(MailTarget {
-                    tenant_id,
-                    environment_id,
-                    stage,
-                    environment_name,
-                    project_slug,
-                })
-            },
-        ))
+        Ok(row.and_then(|(tenant_id, environment_id, stage, password, environment_name, project_slug)| {
+            same_secret(&password, pass).then_some(MailTarget { tenant_id, environment_id, stage, environment_name, project_slug })
+        }))
     }
 
     /// Hands production mail to the real relay (it is never stored).
-    pub async fn relay_production(
-        &self,
-        from: &str,
-        to: &[String],
-        raw: Vec<u8>,
-    ) -> Result<String, String> {
-        let Some(relay) = &self.relay else {
-            return Err("no relay configured".into());
-        };
+    pub async fn relay_production(&self, from: &str, to: &[String], raw: Vec<u8>) -> Result<String, String> {
+        let Some(relay) = &self.relay else { return Err("no relay configured".into()) };
         relay.send(from.to_string(), to.to_vec(), raw).await
     }
 }
 
 fn same_secret(a: &str, b: &str) -> bool {
     let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    x.iter()
-        .zip(y.iter())
-        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
-        == 0
+    x.iter().zip(y.iter()).fold(0u8, |acc, (p, q)| acc | (p ^ q)) == 0
 }
 
 /// The running catcher: where it listens and what the web side needs to know about it.
@@ -122,12 +104,8 @@ pub async fn start(cfg: &Config, db: Db, shutdown: watch::Receiver<bool>) -> Res
         Some(url) => Some(Arc::new(relay::LettreRelay::from_url(url.expose())?)),
         None => None,
     };
-    let release_allow: Vec<String> = cfg
-        .mail_release_allow
-        .split(',')
-        .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect();
+    let release_allow: Vec<String> =
+        cfg.mail_release_allow.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect();
     let mut tasks = vec![start_pruner(db.clone(), shutdown.clone())];
     let off = cfg.smtp_addr.trim().eq_ignore_ascii_case("off") || cfg.smtp_addr.trim().is_empty();
     let tls = tls_acceptor(cfg)?;
@@ -140,32 +118,16 @@ pub async fn start(cfg: &Config, db: Db, shutdown: watch::Receiver<bool>) -> Res
     };
     let relay_dyn: Option<Arc<dyn MailRelay>> = relay.clone().map(|r| r as Arc<dyn MailRelay>);
     if off {
-        return Ok(Started {
-            addr: None,
-            stats: Arc::default(),
-            context: MailContext {
-                settings,
-                relay: relay_dyn,
-            },
-            tasks,
-        });
+        return Ok(Started { addr: None, stats: Arc::default(), context: MailContext { settings, relay: relay_dyn }, tasks });
     }
     let listener = tokio::net::TcpListener::bind(cfg.smtp_addr.trim())
         .await
-        .map_err(|e| {
-            anyhow!(
-                "cannot listen for SMTP on {}: {e} (set ODOOOPS_SMTP_ADDR, or `off`)",
-                cfg.smtp_addr
-            )
-        })?;
+        .map_err(|e| anyhow!("cannot listen for SMTP on {}: {e} (set ODOOOPS_SMTP_ADDR, or `off`)", cfg.smtp_addr))?;
     let addr = listener.local_addr()?;
-    let hostname = cfg
-        .smtp_hostname
-        .clone()
-        .unwrap_or_else(|| match addr.ip() {
-            ip if ip.is_unspecified() => "localhost".to_string(),
-            ip => ip.to_string(),
-        });
+    let hostname = cfg.smtp_hostname.clone().unwrap_or_else(|| match addr.ip() {
+        ip if ip.is_unspecified() => "localhost".to_string(),
+        ip => ip.to_string(),
+    });
     settings.smtp_host = hostname.clone();
     settings.smtp_port = addr.port();
     let (store, writer_tasks) = store::Store::start(db.clone(), 4, shutdown.clone());
@@ -173,40 +135,18 @@ pub async fn start(cfg: &Config, db: Db, shutdown: watch::Receiver<bool>) -> Res
     let stats = Arc::new(MailStats::default());
     let svc = Arc::new(MailService {
         stats: stats.clone(),
-        limits: SmtpLimits {
-            hostname,
-            max_size: cfg.smtp_max_size.max(1024),
-            timeout: Duration::from_secs(cfg.smtp_timeout_seconds.max(1)),
-        },
+        limits: SmtpLimits { hostname, max_size: cfg.smtp_max_size.max(1024), timeout: Duration::from_secs(cfg.smtp_timeout_seconds.max(1)) },
         tls,
         relay,
         store,
         db,
     });
-    tasks.push(tokio::spawn(accept_loop(
-        listener,
-        svc,
-        cfg.smtp_max_sessions.max(1),
-        shutdown,
-    )));
+    tasks.push(tokio::spawn(accept_loop(listener, svc, cfg.smtp_max_sessions.max(1), shutdown)));
     tracing::info!(%addr, "mail catcher listening for SMTP");
-    Ok(Started {
-        addr: Some(addr),
-        stats,
-        context: MailContext {
-            settings,
-            relay: relay_dyn,
-        },
-        tasks,
-    })
+    Ok(Started { addr: Some(addr), stats, context: MailContext { settings, relay: relay_dyn }, tasks })
 }
 
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    svc: Arc<MailService>,
-    max_sessions: usize,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn accept_loop(listener: tokio::net::TcpListener, svc: Arc<MailService>, max_sessions: usize, mut shutdown: watch::Receiver<bool>) {
     let sessions = Arc::new(Semaphore::new(max_sessions));
     loop {
         let accepted = tokio::select! {
@@ -238,9 +178,7 @@ async fn accept_loop(
                 MailStats::bump(&svc.stats.sessions_refused);
                 tokio::spawn(async move {
                     let _ = tokio::time::timeout(Duration::from_secs(5), async {
-                        let _ = stream
-                            .write_all(b"421 4.3.2 Too many connections, try again later\r\n")
-                            .await;
+                        let _ = stream.write_all(b"421 4.3.2 Too many connections, try again later\r\n").await;
                         let _ = stream.shutdown().await;
                     })
                     .await;
@@ -256,11 +194,7 @@ fn tls_acceptor(cfg: &Config) -> Result<Option<TlsAcceptor>> {
     let (cert, key) = match (&cfg.smtp_tls_cert, &cfg.smtp_tls_key) {
         (Some(c), Some(k)) => (c, k),
         (None, None) => return Ok(None),
-        _ => {
-            return Err(anyhow!(
-                "ODOOOPS_SMTP_TLS_CERT and ODOOOPS_SMTP_TLS_KEY go together"
-            ))
-        }
+        _ => return Err(anyhow!("ODOOOPS_SMTP_TLS_CERT and ODOOOPS_SMTP_TLS_KEY go together")),
     };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .with_context(|| format!("cannot read the SMTP certificate {}", cert.display()))?
@@ -269,15 +203,12 @@ fn tls_acceptor(cfg: &Config) -> Result<Option<TlsAcceptor>> {
     if certs.is_empty() {
         return Err(anyhow!("no certificate found in {}", cert.display()));
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .with_context(|| format!("cannot read the SMTP private key {}", key.display()))?;
-    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
-        tokio_rustls::rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .context("the SMTP certificate and key do not match")?;
+    let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("cannot read the SMTP private key {}", key.display()))?;
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the SMTP certificate and key do not match")?;
     Ok(Some(TlsAcceptor::from(Arc::new(config))))
 }
 
@@ -301,9 +232,7 @@ fn start_pruner(db: Db, mut shutdown: watch::Receiver<bool>) -> tokio::task::Joi
 /// One retention pass over every mailbox; returns how many messages went.
 pub async fn prune(db: &Db) -> Result<i64, sqlx::Error> {
     let mut tx = db.anon_tx().await?;
-    let n: i64 = sqlx::query_scalar("select ops.mail_prune()")
-        .fetch_one(&mut *tx)
-        .await?;
+    let n: i64 = sqlx::query_scalar("select ops.mail_prune()").fetch_one(&mut *tx).await?;
     tx.commit().await?;
     Ok(n)
 }

@@ -79,22 +79,13 @@ enum Line {
 
 /// Reads one line (through LF) of at most `limit` bytes; a longer line is consumed and
 /// reported as `TooLong` without being kept.
-async fn read_line<R: AsyncRead + Unpin>(
-    r: &mut BufReader<R>,
-    limit: usize,
-) -> std::io::Result<Line> {
+async fn read_line<R: AsyncRead + Unpin>(r: &mut BufReader<R>, limit: usize) -> std::io::Result<Line> {
     let mut line = Vec::new();
     let mut too_long = false;
     loop {
         let buf = r.fill_buf().await?;
         if buf.is_empty() {
-            return Ok(if line.is_empty() && !too_long {
-                Line::Eof
-            } else if too_long {
-                Line::TooLong
-            } else {
-                Line::Ok(line)
-            });
+            return Ok(if line.is_empty() && !too_long { Line::Eof } else if too_long { Line::TooLong } else { Line::Ok(line) });
         }
         let (take, done) = match buf.iter().position(|&b| b == b'\n') {
             Some(i) => (i + 1, true),
@@ -110,11 +101,7 @@ async fn read_line<R: AsyncRead + Unpin>(
         }
         r.consume(take);
         if done {
-            return Ok(if too_long {
-                Line::TooLong
-            } else {
-                Line::Ok(line)
-            });
+            return Ok(if too_long { Line::TooLong } else { Line::Ok(line) });
         }
     }
 }
@@ -124,38 +111,15 @@ pub async fn serve_connection<S>(svc: Arc<MailService>, stream: S, peer: SocketA
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let greeting = format!(
-        "220 {} ESMTP OdooOps mail catcher ready\r\n",
-        svc.limits.hostname
-    );
-    let mut session = Session {
-        svc: svc.clone(),
-        peer,
-        tls: false,
-        helo: None,
-        auth: None,
-        txn: Txn::default(),
-        errors: 0,
-        auth_failures: 0,
-    };
+    let greeting = format!("220 {} ESMTP OdooOps mail catcher ready\r\n", svc.limits.hostname);
+    let mut session = Session { svc: svc.clone(), peer, tls: false, helo: None, auth: None, txn: Txn::default(), errors: 0, auth_failures: 0 };
     match session.run(stream, Some(greeting)).await {
         Ok(Ended::Closed) => {}
         Ok(Ended::StartTls(raw, carry)) => {
-            let Some(acceptor) = svc.tls.clone() else {
-                return;
-            };
+            let Some(acceptor) = svc.tls.clone() else { return };
             match tokio::time::timeout(svc.limits.timeout, acceptor.accept(raw)).await {
                 Ok(Ok(tls_stream)) => {
-                    let mut session = Session {
-                        svc,
-                        peer,
-                        tls: true,
-                        helo: None,
-                        auth: None,
-                        txn: Txn::default(),
-                        errors: carry.errors,
-                        auth_failures: 0,
-                    };
+                    let mut session = Session { svc, peer, tls: true, helo: None, auth: None, txn: Txn::default(), errors: carry.errors, auth_failures: 0 };
                     if let Err(e) = session.run(tls_stream, None).await {
                         tracing::debug!(error = %e, %peer, "smtp session ended with an I/O error");
                     }
@@ -185,20 +149,9 @@ impl Session {
                 r.get_mut().flush().await?;
                 out.clear();
             }
-            let line = match tokio::time::timeout(
-                self.svc.limits.timeout,
-                read_line(&mut r, MAX_COMMAND_LINE),
-            )
-            .await
-            {
+            let line = match tokio::time::timeout(self.svc.limits.timeout, read_line(&mut r, MAX_COMMAND_LINE)).await {
                 Err(_) => {
-                    out.extend_from_slice(
-                        format!(
-                            "421 4.4.2 {} Error: timeout exceeded\r\n",
-                            self.svc.limits.hostname
-                        )
-                        .as_bytes(),
-                    );
+                    out.extend_from_slice(format!("421 4.4.2 {} Error: timeout exceeded\r\n", self.svc.limits.hostname).as_bytes());
                     return self.finish(&mut r, &out).await;
                 }
                 Ok(line) => line?,
@@ -217,10 +170,7 @@ impl Session {
             if !line.ends_with(b"\r\n") {
                 // Bare LF (or a last line without any end): refused, so no other server
                 // can disagree with us about where a command ends.
-                self.reply_error(
-                    &mut out,
-                    "500 5.5.2 Bare LF received: commands must end with CRLF",
-                );
+                self.reply_error(&mut out, "500 5.5.2 Bare LF received: commands must end with CRLF");
                 if self.errors >= MAX_ERRORS {
                     return self.too_many_errors(&mut r, &mut out).await;
                 }
@@ -318,20 +268,12 @@ impl Session {
         out.extend_from_slice(b"\r\n");
     }
 
-    async fn too_many_errors<S: AsyncRead + AsyncWrite + Unpin>(
-        &mut self,
-        r: &mut BufReader<S>,
-        out: &mut Vec<u8>,
-    ) -> std::io::Result<Ended<S>> {
+    async fn too_many_errors<S: AsyncRead + AsyncWrite + Unpin>(&mut self, r: &mut BufReader<S>, out: &mut Vec<u8>) -> std::io::Result<Ended<S>> {
         out.extend_from_slice(b"421 4.7.0 Too many errors, closing connection\r\n");
         self.finish(r, out).await
     }
 
-    async fn finish<S: AsyncRead + AsyncWrite + Unpin>(
-        &mut self,
-        r: &mut BufReader<S>,
-        out: &[u8],
-    ) -> std::io::Result<Ended<S>> {
+    async fn finish<S: AsyncRead + AsyncWrite + Unpin>(&mut self, r: &mut BufReader<S>, out: &[u8]) -> std::io::Result<Ended<S>> {
         r.get_mut().write_all(out).await?;
         r.get_mut().flush().await?;
         let _ = r.get_mut().shutdown().await;
@@ -372,12 +314,7 @@ impl Session {
         }
     }
 
-    async fn auth<S: AsyncRead + AsyncWrite + Unpin>(
-        &mut self,
-        r: &mut BufReader<S>,
-        out: &mut Vec<u8>,
-        arg: &str,
-    ) -> std::io::Result<()> {
+    async fn auth<S: AsyncRead + AsyncWrite + Unpin>(&mut self, r: &mut BufReader<S>, out: &mut Vec<u8>, arg: &str) -> std::io::Result<()> {
         if self.helo.is_none() {
             self.reply_error(out, "503 5.5.1 Send EHLO first");
             return Ok(());
@@ -387,10 +324,7 @@ impl Session {
             return Ok(());
         }
         if self.txn.from.is_some() {
-            self.reply_error(
-                out,
-                "503 5.5.1 AUTH is not allowed during a mail transaction",
-            );
+            self.reply_error(out, "503 5.5.1 AUTH is not allowed during a mail transaction");
             return Ok(());
         }
         let mut parts = arg.split_whitespace();
@@ -407,24 +341,15 @@ impl Session {
                     },
                 };
                 let Some(decoded) = decode(&b64, &response) else {
-                    self.reply_error(
-                        out,
-                        "501 5.5.2 Cannot decode the AUTH PLAIN response (base64)",
-                    );
+                    self.reply_error(out, "501 5.5.2 Cannot decode the AUTH PLAIN response (base64)");
                     return Ok(());
                 };
                 let mut fields = decoded.split(|&b| b == 0);
                 let (_authz, user, pass) = (fields.next(), fields.next(), fields.next());
                 match (user, pass, fields.next()) {
-                    (Some(u), Some(p), None) => (
-                        String::from_utf8_lossy(u).into_owned(),
-                        String::from_utf8_lossy(p).into_owned(),
-                    ),
+                    (Some(u), Some(p), None) => (String::from_utf8_lossy(u).into_owned(), String::from_utf8_lossy(p).into_owned()),
                     _ => {
-                        self.reply_error(
-                            out,
-                            "501 5.5.2 AUTH PLAIN expects authzid NUL user NUL password",
-                        );
+                        self.reply_error(out, "501 5.5.2 AUTH PLAIN expects authzid NUL user NUL password");
                         return Ok(());
                     }
                 }
@@ -449,20 +374,14 @@ impl Session {
                     self.reply_error(out, "501 5.5.2 Cannot decode the password (base64)");
                     return Ok(());
                 };
-                (
-                    String::from_utf8_lossy(&user).into_owned(),
-                    String::from_utf8_lossy(&pass).into_owned(),
-                )
+                (String::from_utf8_lossy(&user).into_owned(), String::from_utf8_lossy(&pass).into_owned())
             }
             "" => {
                 self.reply_error(out, "501 5.5.4 Syntax: AUTH mechanism [initial-response]");
                 return Ok(());
             }
             _ => {
-                self.reply_error(
-                    out,
-                    "504 5.5.4 Unrecognized authentication mechanism; use PLAIN or LOGIN",
-                );
+                self.reply_error(out, "504 5.5.4 Unrecognized authentication mechanism; use PLAIN or LOGIN");
                 return Ok(());
             }
         };
@@ -485,9 +404,7 @@ impl Session {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "smtp login lookup failed");
-                out.extend_from_slice(
-                    b"454 4.7.0 Temporary authentication failure, try again later\r\n",
-                );
+                out.extend_from_slice(b"454 4.7.0 Temporary authentication failure, try again later\r\n");
             }
         }
         Ok(())
@@ -495,45 +412,25 @@ impl Session {
 
     /// Sends a 334 challenge and reads the answer; `None` when the client cancelled
     /// (`*`), sent something unreadable, or went away (replies are already queued).
-    async fn challenge<S: AsyncRead + AsyncWrite + Unpin>(
-        &mut self,
-        r: &mut BufReader<S>,
-        out: &mut Vec<u8>,
-        prompt: &str,
-    ) -> std::io::Result<Option<String>> {
+    async fn challenge<S: AsyncRead + AsyncWrite + Unpin>(&mut self, r: &mut BufReader<S>, out: &mut Vec<u8>, prompt: &str) -> std::io::Result<Option<String>> {
         out.extend_from_slice(prompt.as_bytes());
         out.extend_from_slice(b"\r\n");
         r.get_mut().write_all(out).await?;
         r.get_mut().flush().await?;
         out.clear();
-        let line =
-            match tokio::time::timeout(self.svc.limits.timeout, read_line(r, MAX_COMMAND_LINE))
-                .await
-            {
-                Err(_) => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "auth timeout",
-                    ))
-                }
-                Ok(l) => l?,
-            };
+        let line = match tokio::time::timeout(self.svc.limits.timeout, read_line(r, MAX_COMMAND_LINE)).await {
+            Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "auth timeout")),
+            Ok(l) => l?,
+        };
         let line = match line {
-            Line::Eof => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "eof during auth",
-                ))
-            }
+            Line::Eof => return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "eof during auth")),
             Line::TooLong => {
                 self.reply_error(out, "500 5.5.2 Line too long");
                 return Ok(None);
             }
             Line::Ok(l) => l,
         };
-        let text = String::from_utf8_lossy(&line)
-            .trim_end_matches(['\r', '\n'])
-            .to_string();
+        let text = String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_string();
         if text == "*" {
             self.reply_error(out, "501 5.7.0 Authentication cancelled");
             return Ok(None);
@@ -547,10 +444,7 @@ impl Session {
             return;
         }
         if self.auth.is_none() {
-            self.reply_error(
-                out,
-                "530 5.7.0 Authentication required: use the environment's SMTP credentials",
-            );
+            self.reply_error(out, "530 5.7.0 Authentication required: use the environment's SMTP credentials");
             return;
         }
         if self.txn.from.is_some() {
@@ -567,10 +461,7 @@ impl Session {
         };
         let mut utf8 = false;
         for p in params.split_whitespace() {
-            let (k, v) = p
-                .split_once('=')
-                .map(|(k, v)| (k.to_ascii_uppercase(), Some(v)))
-                .unwrap_or((p.to_ascii_uppercase(), None));
+            let (k, v) = p.split_once('=').map(|(k, v)| (k.to_ascii_uppercase(), Some(v))).unwrap_or((p.to_ascii_uppercase(), None));
             match (k.as_str(), v) {
                 ("SIZE", Some(v)) => match v.parse::<u64>() {
                     Ok(n) if n > self.svc.limits.max_size as u64 => {
@@ -583,8 +474,7 @@ impl Session {
                         return;
                     }
                 },
-                ("BODY", Some(v))
-                    if v.eq_ignore_ascii_case("8BITMIME") || v.eq_ignore_ascii_case("7BIT") => {}
+                ("BODY", Some(v)) if v.eq_ignore_ascii_case("8BITMIME") || v.eq_ignore_ascii_case("7BIT") => {}
                 ("SMTPUTF8", None) => utf8 = true,
                 ("AUTH", Some(_)) => {}
                 _ => {
@@ -594,21 +484,14 @@ impl Session {
             }
         }
         if !addr.is_ascii() && !utf8 {
-            self.reply_error(
-                out,
-                "553 5.6.7 Non-ASCII sender address needs the SMTPUTF8 parameter",
-            );
+            self.reply_error(out, "553 5.6.7 Non-ASCII sender address needs the SMTPUTF8 parameter");
             return;
         }
         if !addr.is_empty() && !valid_address(&addr) {
             self.reply_error(out, "501 5.1.7 Bad sender address syntax");
             return;
         }
-        self.txn = Txn {
-            from: Some(addr),
-            to: Vec::new(),
-            utf8,
-        };
+        self.txn = Txn { from: Some(addr), to: Vec::new(), utf8 };
         out.extend_from_slice(b"250 2.1.0 Ok\r\n");
     }
 
@@ -630,10 +513,7 @@ impl Session {
             return;
         }
         if !addr.is_ascii() && !self.txn.utf8 {
-            self.reply_error(
-                out,
-                "553 5.6.7 Non-ASCII recipient address needs SMTPUTF8 on MAIL",
-            );
+            self.reply_error(out, "553 5.6.7 Non-ASCII recipient address needs SMTPUTF8 on MAIL");
             return;
         }
         if addr.is_empty() || !(valid_address(&addr) || addr.eq_ignore_ascii_case("postmaster")) {
@@ -642,10 +522,7 @@ impl Session {
         }
         if self.txn.to.len() >= MAX_RECIPIENTS {
             // Not counted as an error: clients are meant to send the rest in another message.
-            out.extend_from_slice(
-                format!("452 4.5.3 Too many recipients ({MAX_RECIPIENTS} per message)\r\n")
-                    .as_bytes(),
-            );
+            out.extend_from_slice(format!("452 4.5.3 Too many recipients ({MAX_RECIPIENTS} per message)\r\n").as_bytes());
             return;
         }
         self.txn.to.push(addr);
@@ -654,29 +531,22 @@ impl Session {
 
     /// Reads the message after 354 and answers it. `None`: the client went away mid-message
     /// (nothing is stored).
-    async fn data<S: AsyncRead + AsyncWrite + Unpin>(
-        &mut self,
-        r: &mut BufReader<S>,
-    ) -> std::io::Result<Option<String>> {
+    async fn data<S: AsyncRead + AsyncWrite + Unpin>(&mut self, r: &mut BufReader<S>) -> std::io::Result<Option<String>> {
         let max = self.svc.limits.max_size;
         let mut raw: Vec<u8> = Vec::with_capacity(16 * 1024);
         let mut too_big = false;
         let mut bare_lf = false;
         loop {
             // A data line may be as long as the whole size limit; past it we only count.
-            let line =
-                match tokio::time::timeout(self.svc.limits.timeout, read_line(r, max + 3)).await {
-                    Err(_) => {
-                        let msg = format!(
-                            "421 4.4.2 {} Error: timeout exceeded during DATA\r\n",
-                            self.svc.limits.hostname
-                        );
-                        r.get_mut().write_all(msg.as_bytes()).await?;
-                        let _ = r.get_mut().shutdown().await;
-                        return Ok(None);
-                    }
-                    Ok(l) => l?,
-                };
+            let line = match tokio::time::timeout(self.svc.limits.timeout, read_line(r, max + 3)).await {
+                Err(_) => {
+                    let msg = format!("421 4.4.2 {} Error: timeout exceeded during DATA\r\n", self.svc.limits.hostname);
+                    r.get_mut().write_all(msg.as_bytes()).await?;
+                    let _ = r.get_mut().shutdown().await;
+                    return Ok(None);
+                }
+                Ok(l) => l?,
+            };
             let line = match line {
                 Line::Eof => return Ok(None),
                 Line::TooLong => {
@@ -696,11 +566,7 @@ impl Session {
                     return Ok(None);
                 }
             }
-            let content = if line.first() == Some(&b'.') {
-                &line[1..]
-            } else {
-                &line[..]
-            };
+            let content = if line.first() == Some(&b'.') { &line[1..] } else { &line[..] };
             if too_big || raw.len() + content.len() > max {
                 too_big = true;
                 raw.clear();
@@ -709,15 +575,10 @@ impl Session {
             raw.extend_from_slice(content);
         }
         if too_big {
-            return Ok(Some(format!(
-                "552 5.3.4 Message size exceeds fixed maximum message size ({max} bytes)\r\n"
-            )));
+            return Ok(Some(format!("552 5.3.4 Message size exceeds fixed maximum message size ({max} bytes)\r\n")));
         }
         if bare_lf {
-            return Ok(Some(
-                "550 5.5.2 Message contains bare LF line endings; lines must end with CRLF\r\n"
-                    .into(),
-            ));
+            return Ok(Some("550 5.5.2 Message contains bare LF line endings; lines must end with CRLF\r\n".into()));
         }
         let Some(target) = self.auth.clone() else {
             return Ok(Some("530 5.7.0 Authentication required\r\n".into()));
@@ -725,22 +586,17 @@ impl Session {
         let from = self.txn.from.clone().unwrap_or_default();
         let to = std::mem::take(&mut self.txn.to);
         if target.stage == Stage::Production {
-            return Ok(Some(
-                match self.svc.relay_production(&from, &to, raw).await {
-                    Ok(reply) => format!("250 2.0.0 Ok: relayed ({reply})\r\n"),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "production mail relay failed");
-                        "451 4.4.0 The relay did not accept the message; try again later\r\n"
-                            .to_string()
-                    }
-                },
-            ));
+            return Ok(Some(match self.svc.relay_production(&from, &to, raw).await {
+                Ok(reply) => format!("250 2.0.0 Ok: relayed ({reply})\r\n"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "production mail relay failed");
+                    "451 4.4.0 The relay did not accept the message; try again later\r\n".to_string()
+                }
+            }));
         }
         let parsed = if raw.len() > 1024 * 1024 {
             let bytes = raw.clone();
-            tokio::task::spawn_blocking(move || app::mailparse::parse(&bytes))
-                .await
-                .unwrap_or_default()
+            tokio::task::spawn_blocking(move || app::mailparse::parse(&bytes)).await.unwrap_or_default()
         } else {
             app::mailparse::parse(&raw)
         };
@@ -751,32 +607,16 @@ impl Session {
             raw,
             parsed,
             client_addr: self.peer.ip().to_string(),
-            helo: self
-                .helo
-                .clone()
-                .unwrap_or_default()
-                .chars()
-                .take(1000)
-                .collect(),
+            helo: self.helo.clone().unwrap_or_default().chars().take(1000).collect(),
             tls: self.tls,
         };
-        Ok(Some(
-            match self
-                .svc
-                .store
-                .deliver(Delivery {
-                    tenant_id: target.tenant_id,
-                    message,
-                })
-                .await
-            {
-                Ok(id) => format!("250 2.0.0 Ok: queued as {id}\r\n"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "storing captured mail failed");
-                    "451 4.3.0 Temporary storage failure, try again later\r\n".to_string()
-                }
-            },
-        ))
+        Ok(Some(match self.svc.store.deliver(Delivery { tenant_id: target.tenant_id, message }).await {
+            Ok(id) => format!("250 2.0.0 Ok: queued as {id}\r\n"),
+            Err(e) => {
+                tracing::warn!(error = %e, "storing captured mail failed");
+                "451 4.3.0 Temporary storage failure, try again later\r\n".to_string()
+            }
+        }))
     }
 }
 
@@ -786,8 +626,7 @@ fn decode(engine: &base64::engine::GeneralPurpose, s: &str) -> Option<Vec<u8>> {
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| s[prefix.len()..].trim_start())
+    head.eq_ignore_ascii_case(prefix).then(|| s[prefix.len()..].trim_start())
 }
 
 /// `<addr> params` → (addr without a source route, params). Accepts `<>`.
@@ -805,15 +644,11 @@ fn split_path(s: &str) -> Option<(String, &str)> {
 
 /// `local@domain` with no spaces or control characters, at most 254 bytes.
 fn valid_address(addr: &str) -> bool {
-    let Some((local, domain)) = addr.rsplit_once('@') else {
-        return false;
-    };
+    let Some((local, domain)) = addr.rsplit_once('@') else { return false };
     !local.is_empty()
         && !domain.is_empty()
         && addr.len() <= 254
-        && !addr
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+        && !addr.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
 }
 
 #[cfg(test)]
@@ -822,15 +657,9 @@ mod tests {
 
     #[test]
     fn paths_and_addresses_parse_like_rfc_5321_says() {
-        assert_eq!(
-            split_path("<a@b.c> SIZE=10").map(|(a, p)| (a, p.trim().to_string())),
-            Some(("a@b.c".into(), "SIZE=10".into()))
-        );
+        assert_eq!(split_path("<a@b.c> SIZE=10").map(|(a, p)| (a, p.trim().to_string())), Some(("a@b.c".into(), "SIZE=10".into())));
         assert_eq!(split_path(" <>").map(|(a, _)| a), Some(String::new()));
-        assert_eq!(
-            split_path("<@relay.example:u@d.example>").map(|(a, _)| a),
-            Some("u@d.example".into())
-        );
+        assert_eq!(split_path("<@relay.example:u@d.example>").map(|(a, _)| a), Some("u@d.example".into()));
         assert_eq!(split_path("a@b.c"), None);
         assert!(valid_address("ann@example.com"));
         assert!(valid_address("jörg@bücher.example"));

@@ -24,11 +24,7 @@ pub struct Store {
 
 impl Store {
     /// Starts `writers` writer tasks that stop when `shutdown` turns true (after the batch in hand).
-    pub fn start(
-        db: Db,
-        writers: usize,
-        shutdown: watch::Receiver<bool>,
-    ) -> (Store, Vec<tokio::task::JoinHandle<()>>) {
+    pub fn start(db: Db, writers: usize, shutdown: watch::Receiver<bool>) -> (Store, Vec<tokio::task::JoinHandle<()>>) {
         let (tx, rx) = mpsc::channel::<Job>(1024);
         let rx = Arc::new(Mutex::new(rx));
         let tasks = (0..writers.max(1))
@@ -67,12 +63,8 @@ impl Store {
     /// Stores one message; returns its id once committed.
     pub async fn deliver(&self, delivery: Delivery) -> Result<Uuid, String> {
         let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Job { delivery, done })
-            .await
-            .map_err(|_| "the mail store is shutting down".to_string())?;
-        wait.await
-            .map_err(|_| "the mail store stopped before storing the message".to_string())?
+        self.tx.send(Job { delivery, done }).await.map_err(|_| "the mail store is shutting down".to_string())?;
+        wait.await.map_err(|_| "the mail store stopped before storing the message".to_string())?
     }
 }
 
@@ -82,11 +74,7 @@ async fn write_batch(db: &Db, batch: Vec<Job>) {
         by_tenant.entry(j.delivery.tenant_id).or_default().push(j);
     }
     for (tenant_id, jobs) in by_tenant {
-        let claims = DbClaims {
-            sub: Uuid::nil(),
-            tenant_id,
-            role: Role::Admin,
-        };
+        let claims = DbClaims { sub: Uuid::nil(), tenant_id, role: Role::Admin };
         let messages: Vec<_> = jobs.iter().map(|j| &j.delivery.message).collect();
         let stored = async {
             let mut tx = db.tenant_tx(&claims).await?;
@@ -107,15 +95,12 @@ async fn write_batch(db: &Db, batch: Vec<Job>) {
                 for j in jobs {
                     let one = async {
                         let mut tx = db.tenant_tx(&claims).await?;
-                        let ids =
-                            app::db::mail::insert_batch(&mut tx, &[&j.delivery.message]).await?;
+                        let ids = app::db::mail::insert_batch(&mut tx, &[&j.delivery.message]).await?;
                         tx.commit().await?;
                         Ok::<_, sqlx::Error>(ids)
                     }
                     .await;
-                    let _ = j
-                        .done
-                        .send(one.map(|ids| ids[0]).map_err(|e| e.to_string()));
+                    let _ = j.done.send(one.map(|ids| ids[0]).map_err(|e| e.to_string()));
                 }
             }
             Err(e) => {

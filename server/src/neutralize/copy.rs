@@ -30,9 +30,7 @@ pub(crate) fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if ok {
         Ok(())
     } else {
@@ -41,31 +39,21 @@ pub(crate) fn check_name(name: &str) -> Result<()> {
 }
 
 pub(crate) async fn admin(admin_url: &str) -> Result<PgConnection> {
-    PgConnection::connect(admin_url)
-        .await
-        .context("connecting to PostgreSQL as its administrator")
+    PgConnection::connect(admin_url).await.context("connecting to PostgreSQL as its administrator")
 }
 
 pub async fn database_exists(conn: &mut PgConnection, name: &str) -> Result<bool> {
-    Ok(
-        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
-            .bind(name)
-            .fetch_one(conn)
-            .await?,
-    )
+    Ok(sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)").bind(name).fetch_one(conn).await?)
 }
 
 /// Drops `name` if it exists, disconnecting its sessions first.
 pub async fn drop_database(admin_url: &str, name: &str) -> Result<()> {
     check_name(name)?;
     let mut conn = admin(admin_url).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "drop database if exists {} with (force)",
-        quote_ident(name)
-    )))
-    .execute(&mut conn)
-    .await
-    .with_context(|| format!("dropping database {name}"))?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("drop database if exists {} with (force)", quote_ident(name))))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("dropping database {name}"))?;
     Ok(())
 }
 
@@ -79,14 +67,10 @@ pub async fn rename_database(admin_url: &str, from: &str, to: &str) -> Result<()
         bail!("database {to} already exists");
     }
     sqlx::query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()").bind(from).execute(&mut conn).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "alter database {} rename to {}",
-        quote_ident(from),
-        quote_ident(to)
-    )))
-    .execute(&mut conn)
-    .await
-    .with_context(|| format!("renaming database {from} to {to}"))?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("alter database {} rename to {}", quote_ident(from), quote_ident(to))))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("renaming database {from} to {to}"))?;
     Ok(())
 }
 
@@ -98,12 +82,7 @@ pub(crate) fn tools_for(major: u32) -> Result<PathBuf> {
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|e| {
-            Some((
-                e.file_name().to_string_lossy().parse::<u32>().ok()?,
-                e.path().join("bin"),
-            ))
-        })
+        .filter_map(|e| Some((e.file_name().to_string_lossy().parse::<u32>().ok()?, e.path().join("bin"))))
         .filter(|(v, bin)| *v >= major && has(bin))
         .collect();
     versions.sort();
@@ -119,8 +98,7 @@ pub(crate) fn tools_for(major: u32) -> Result<PathBuf> {
 pub fn tool_target(admin_url: &str, db: &str) -> Result<(String, Option<String>)> {
     let mut url = reqwest::Url::parse(admin_url).context("the administrator URL is not a URL")?;
     let password = url.password().map(percent_decode);
-    url.set_password(None)
-        .map_err(|_| anyhow!("the administrator URL cannot carry a user"))?;
+    url.set_password(None).map_err(|_| anyhow!("the administrator URL cannot carry a user"))?;
     url.set_path(&format!("/{db}"));
     Ok((url.to_string(), password))
 }
@@ -131,11 +109,7 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
+        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
             (b'%', Some(h), Some(l)) => {
                 out.push((h * 16 + l) as u8);
                 i += 3;
@@ -151,9 +125,7 @@ fn percent_decode(s: &str) -> String {
 
 pub(crate) fn tool(bin: &Path, name: &str, password: &Option<String>) -> Command {
     let mut cmd = Command::new(bin.join(name));
-    cmd.env_remove("PGPASSWORD")
-        .kill_on_drop(true)
-        .stderr(Stdio::piped());
+    cmd.env_remove("PGPASSWORD").kill_on_drop(true).stderr(Stdio::piped());
     if let Some(pw) = password {
         cmd.env("PGPASSWORD", pw);
     }
@@ -169,12 +141,7 @@ pub(crate) fn stderr_tail(child: &mut Child) -> tokio::task::JoinHandle<String> 
             let _ = s.read_to_end(&mut all).await;
         }
         let text = String::from_utf8_lossy(&all).trim().to_string();
-        let start = text
-            .char_indices()
-            .rev()
-            .nth(2000)
-            .map(|(i, _)| i)
-            .unwrap_or(0);
+        let start = text.char_indices().rev().nth(2000).map(|(i, _)| i).unwrap_or(0);
         text[start..].to_string()
     })
 }
@@ -182,12 +149,7 @@ pub(crate) fn stderr_tail(child: &mut Child) -> tokio::task::JoinHandle<String> 
 /// Creates `target_db` (an error if it exists) as a copy of `source_db`. On any failure the
 /// half-made target is dropped.
 #[tracing::instrument(skip(admin_url, progress))]
-pub async fn copy_database(
-    admin_url: &str,
-    source_db: &str,
-    target_db: &str,
-    progress: impl Fn(CopyProgress),
-) -> Result<CopyStats> {
+pub async fn copy_database(admin_url: &str, source_db: &str, target_db: &str, progress: impl Fn(CopyProgress)) -> Result<CopyStats> {
     check_name(source_db)?;
     check_name(target_db)?;
     let mut conn = admin(admin_url).await?;
@@ -197,22 +159,13 @@ pub async fn copy_database(
     if database_exists(&mut conn, target_db).await? {
         bail!("target database {target_db} already exists: drop it first or choose another name");
     }
-    let version: String = sqlx::query_scalar("show server_version_num")
-        .fetch_one(&mut conn)
-        .await?;
-    let major = version
-        .trim()
-        .parse::<u32>()
-        .context("reading the server version")?
-        / 10000;
+    let version: String = sqlx::query_scalar("show server_version_num").fetch_one(&mut conn).await?;
+    let major = version.trim().parse::<u32>().context("reading the server version")? / 10000;
     let bin = tools_for(major)?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "create database {} template template0",
-        quote_ident(target_db)
-    )))
-    .execute(&mut conn)
-    .await
-    .with_context(|| format!("creating database {target_db}"))?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database {} template template0", quote_ident(target_db))))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("creating database {target_db}"))?;
     conn.close().await.ok();
     match stream(admin_url, &bin, source_db, target_db, &progress).await {
         Ok(stats) => Ok(stats),
@@ -225,13 +178,7 @@ pub async fn copy_database(
     }
 }
 
-async fn stream(
-    admin_url: &str,
-    bin: &Path,
-    source_db: &str,
-    target_db: &str,
-    progress: &impl Fn(CopyProgress),
-) -> Result<CopyStats> {
+async fn stream(admin_url: &str, bin: &Path, source_db: &str, target_db: &str, progress: &impl Fn(CopyProgress)) -> Result<CopyStats> {
     let clock = Instant::now();
     let (source_url, password) = tool_target(admin_url, source_db)?;
     let (target_url, _) = tool_target(admin_url, target_db)?;
@@ -250,14 +197,8 @@ async fn stream(
         .spawn()
         .context("starting pg_restore")?;
     let (dump_err, restore_err) = (stderr_tail(&mut dump), stderr_tail(&mut restore));
-    let mut from = dump
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow!("pg_dump has no stdout"))?;
-    let mut into = restore
-        .stdin
-        .take()
-        .ok_or_else(|| anyhow!("pg_restore has no stdin"))?;
+    let mut from = dump.stdout.take().ok_or_else(|| anyhow!("pg_dump has no stdout"))?;
+    let mut into = restore.stdin.take().ok_or_else(|| anyhow!("pg_restore has no stdin"))?;
     let piped = pipe(&mut from, &mut into, progress).await;
     // End of input for pg_restore; and if it stopped reading early, pg_dump must not block
     // on a full pipe: closing our end makes it exit.
@@ -265,10 +206,7 @@ async fn stream(
     drop(from);
     let dump_status = dump.wait().await?;
     let restore_status = restore.wait().await?;
-    let (dump_err, restore_err) = (
-        dump_err.await.unwrap_or_default(),
-        restore_err.await.unwrap_or_default(),
-    );
+    let (dump_err, restore_err) = (dump_err.await.unwrap_or_default(), restore_err.await.unwrap_or_default());
     if !dump_status.success() {
         bail!("pg_dump of {source_db} failed ({dump_status}): {dump_err}");
     }
@@ -277,18 +215,11 @@ async fn stream(
     }
     let bytes = piped.context("streaming the dump")?;
     progress(CopyProgress { bytes, done: true });
-    Ok(CopyStats {
-        bytes,
-        duration_ms: clock.elapsed().as_millis() as u64,
-    })
+    Ok(CopyStats { bytes, duration_ms: clock.elapsed().as_millis() as u64 })
 }
 
 /// Copies until end of input; a closed pipe on the restore side is left to its exit status.
-async fn pipe(
-    from: &mut (impl AsyncRead + Unpin),
-    into: &mut tokio::process::ChildStdin,
-    progress: &impl Fn(CopyProgress),
-) -> Result<u64> {
+async fn pipe(from: &mut (impl AsyncRead + Unpin), into: &mut tokio::process::ChildStdin, progress: &impl Fn(CopyProgress)) -> Result<u64> {
     let mut buf = vec![0u8; 256 * 1024];
     let (mut bytes, mut reported, mut last) = (0u64, 0u64, Instant::now());
     loop {

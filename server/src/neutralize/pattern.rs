@@ -64,36 +64,20 @@ fn display(c: &Column) -> String {
     }
 }
 
-pub(super) async fn blank_columns(
-    conn: &mut PgConnection,
-    rule: &NeutralizeRule,
-    report: &mut NeutralizeReport,
-) -> Result<Step> {
+pub(super) async fn blank_columns(conn: &mut PgConnection, rule: &NeutralizeRule, report: &mut NeutralizeReport) -> Result<Step> {
     let scope = if rule.table_name.is_empty() {
         None
     } else {
         match resolve_table(conn, &rule.table_name, report).await? {
             Some(quoted) => Some(quoted),
-            None => {
-                return Ok(Step::skipped(format!(
-                    "table {} not present",
-                    rule.table_name
-                )))
-            }
+            None => return Ok(Step::skipped(format!("table {} not present", rule.table_name))),
         }
     };
     let exclusions = sqlcheck::exclusions(&rule.exclude).map_err(anyhow::Error::msg)?;
-    let columns: Vec<Column> = sqlx::query_as(COLUMNS)
-        .bind(&rule.column_pattern)
-        .bind(scope)
-        .fetch_all(&mut *conn)
-        .await?;
+    let columns: Vec<Column> = sqlx::query_as(COLUMNS).bind(&rule.column_pattern).bind(scope).fetch_all(&mut *conn).await?;
     let (mut rows, mut blanked, mut clean, mut kept) = (0i64, Vec::new(), 0usize, Vec::new());
     for c in &columns {
-        if exclusions
-            .iter()
-            .any(|e| e.matches(&c.schema, &c.table, &c.column))
-        {
+        if exclusions.iter().any(|e| e.matches(&c.schema, &c.table, &c.column)) {
             kept.push(format!("{} (excluded)", display(c)));
             continue;
         }
@@ -109,10 +93,7 @@ pub(super) async fn blank_columns(
             quote_ident(&c.table),
             has_value.replace('%', &col)
         );
-        let n = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected() as i64;
+        let n = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await?.rows_affected() as i64;
         if n > 0 {
             rows += n;
             blanked.push(format!("{} ({n})", display(c)));
@@ -124,22 +105,11 @@ pub(super) async fn blank_columns(
     let mut detail = if columns.is_empty() {
         "no matching column".to_string()
     } else if blanked.is_empty() {
-        format!(
-            "{} matching column{}, none held a value",
-            columns.len() - kept.len(),
-            if columns.len() - kept.len() == 1 {
-                ""
-            } else {
-                "s"
-            }
-        )
+        format!("{} matching column{}, none held a value", columns.len() - kept.len(), if columns.len() - kept.len() == 1 { "" } else { "s" })
     } else {
         let mut d = format!("blanked {}", blanked.join(", "));
         if clean > 0 {
-            d.push_str(&format!(
-                "; {clean} more matching column{} already empty",
-                if clean == 1 { "" } else { "s" }
-            ));
+            d.push_str(&format!("; {clean} more matching column{} already empty", if clean == 1 { "" } else { "s" }));
         }
         d
     };

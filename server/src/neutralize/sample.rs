@@ -82,13 +82,8 @@ pub const SAMPLE_SECRETS: &[&str] = &[
 
 /// Loads [`SAMPLE_SQL`] into the database at `database_url` (which must exist).
 pub async fn load_sample(database_url: &str) -> Result<()> {
-    let mut conn = sqlx::PgConnection::connect(database_url)
-        .await
-        .context("connecting to the sample database")?;
-    sqlx::raw_sql(SAMPLE_SQL)
-        .execute(&mut conn)
-        .await
-        .context("loading the Odoo-like sample data")?;
+    let mut conn = sqlx::PgConnection::connect(database_url).await.context("connecting to the sample database")?;
+    sqlx::raw_sql(SAMPLE_SQL).execute(&mut conn).await.context("loading the Odoo-like sample data")?;
     conn.close().await.ok();
     Ok(())
 }

@@ -38,24 +38,12 @@ pub struct PreviewManager {
 
 impl PreviewManager {
     pub fn new(db: Db, idle_ttl: Duration) -> PreviewManager {
-        PreviewManager {
-            db,
-            idle_ttl,
-            worker: format!("pid-{}", std::process::id()),
-            running: Arc::default(),
-            closed: Arc::default(),
-        }
+        PreviewManager { db, idle_ttl, worker: format!("pid-{}", std::process::id()), running: Arc::default(), closed: Arc::default() }
     }
 
     /// Starts the build's `start` command and waits until it answers (or gives up).
     #[tracing::instrument(skip_all, fields(build_id = %job.id))]
-    pub async fn start(
-        &self,
-        claims: &DbClaims,
-        job: &BuildJob,
-        start: StartStep,
-        workspace: PathBuf,
-    ) {
+    pub async fn start(&self, claims: &DbClaims, job: &BuildJob, start: StartStep, workspace: PathBuf) {
         if self.closed.load(Ordering::SeqCst) {
             return;
         }
@@ -64,23 +52,12 @@ impl PreviewManager {
         let prepared = async {
             let mut tx = self.db.tenant_tx(claims).await?;
             // A newer build replaces the branch's preview; the project limit stops the oldest.
-            previews::stop_for_branch(
-                &mut tx,
-                job.branch_id,
-                &format!("replaced by build #{}", job.number),
-            )
-            .await?;
+            previews::stop_for_branch(&mut tx, job.branch_id, &format!("replaced by build #{}", job.number)).await?;
             let live = previews::live_in_project(&mut tx, job.project_id).await?;
             let limit = job.preview_limit.max(0) as usize;
             let excess = (live.len() + 1).saturating_sub(limit.max(1));
             for id in live.iter().take(excess) {
-                previews::set_state(
-                    &mut tx,
-                    *id,
-                    PreviewState::Stopped,
-                    &format!("preview limit of {limit} reached"),
-                )
-                .await?;
+                previews::set_state(&mut tx, *id, PreviewState::Stopped, &format!("preview limit of {limit} reached")).await?;
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(())
@@ -93,8 +70,7 @@ impl PreviewManager {
         let port = match free_port() {
             Ok(p) => p,
             Err(e) => {
-                log.error("preview", format!("no free port for the preview: {e}"))
-                    .await;
+                log.error("preview", format!("no free port for the preview: {e}")).await;
                 return;
             }
         };
@@ -105,28 +81,18 @@ impl PreviewManager {
                 return;
             }
         };
-        log.info(
-            "preview",
-            format!("starting the preview on port {port}: {}", start.run),
-        )
-        .await;
+        log.info("preview", format!("starting the preview on port {port}: {}", start.run)).await;
         let cmd = step_command(&start.run, &workspace, job, Some(port));
         let mut child = match process::spawn(cmd) {
             Ok(c) => c,
             Err(e) => {
-                log.error("preview", format!("the start command could not run: {e}"))
-                    .await;
-                self.set_state(claims, id, PreviewState::Failed, "could not start")
-                    .await;
+                log.error("preview", format!("the start command could not run: {e}")).await;
+                self.set_state(claims, id, PreviewState::Failed, "could not start").await;
                 return;
             }
         };
         let pgid = child.id().unwrap_or(0);
-        let out = Output {
-            log: log.clone(),
-            source: "app",
-            meta: serde_json::json!({"preview": id}),
-        };
+        let out = Output { log: log.clone(), source: "app", meta: serde_json::json!({"preview": id}) };
         let readers = process::stream_output(&mut child, &out);
         {
             let mut running = self.running.lock().await;
@@ -137,39 +103,23 @@ impl PreviewManager {
                 }
                 let _ = child.wait().await;
                 process::drain(readers).await;
-                self.set_state(claims, id, PreviewState::Stopped, "the console stopped")
-                    .await;
+                self.set_state(claims, id, PreviewState::Stopped, "the console stopped").await;
                 let _ = tokio::fs::remove_dir_all(&workspace).await;
                 drop((out, log));
                 sink.close().await;
                 return;
             }
-            running.insert(
-                id,
-                Running {
-                    claims: claims.clone(),
-                    pgid,
-                    workspace: workspace.clone(),
-                },
-            );
+            running.insert(id, Running { claims: claims.clone(), pgid, workspace: workspace.clone() });
         }
 
-        let ready = wait_ready(
-            port,
-            start.health_path.as_deref(),
-            start.ready_timeout(),
-            &mut child,
-        )
-        .await;
+        let ready = wait_ready(port, start.health_path.as_deref(), start.ready_timeout(), &mut child).await;
         match ready {
             Ok(()) => {
                 self.set_state(claims, id, PreviewState::Running, "").await;
-                log.info("preview", format!("preview is up (port {port})"))
-                    .await;
+                log.info("preview", format!("preview is up (port {port})")).await;
             }
             Err(why) => {
-                log.error("preview", format!("the preview did not come up: {why}"))
-                    .await;
+                log.error("preview", format!("the preview did not come up: {why}")).await;
                 self.set_state(claims, id, PreviewState::Failed, &why).await;
             }
         }
@@ -193,22 +143,9 @@ impl PreviewManager {
         });
     }
 
-    async fn insert(
-        &self,
-        claims: &DbClaims,
-        job: &BuildJob,
-        port: u16,
-    ) -> Result<Uuid, sqlx::Error> {
+    async fn insert(&self, claims: &DbClaims, job: &BuildJob, port: u16) -> Result<Uuid, sqlx::Error> {
         let mut tx = self.db.tenant_tx(claims).await?;
-        let id = previews::insert_starting(
-            &mut tx,
-            job.project_id,
-            job.branch_id,
-            job.id,
-            port,
-            &self.worker,
-        )
-        .await?;
+        let id = previews::insert_starting(&mut tx, job.project_id, job.branch_id, job.id, port, &self.worker).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -242,13 +179,7 @@ impl PreviewManager {
     }
 
     async fn reap(&self) {
-        let ids: Vec<(Uuid, DbClaims)> = self
-            .running
-            .lock()
-            .await
-            .iter()
-            .map(|(id, r)| (*id, r.claims.clone()))
-            .collect();
+        let ids: Vec<(Uuid, DbClaims)> = self.running.lock().await.iter().map(|(id, r)| (*id, r.claims.clone())).collect();
         for (id, claims) in ids {
             let state = async {
                 let mut tx = self.db.tenant_tx(&claims).await?;
@@ -258,20 +189,10 @@ impl PreviewManager {
             }
             .await;
             match state {
-                Ok(Some((PreviewState::Stopped | PreviewState::Failed, _))) | Ok(None) => {
-                    self.kill(id).await
-                }
-                Ok(Some((PreviewState::Running, last)))
-                    if (chrono::Utc::now() - last).to_std().unwrap_or_default() > self.idle_ttl =>
-                {
+                Ok(Some((PreviewState::Stopped | PreviewState::Failed, _))) | Ok(None) => self.kill(id).await,
+                Ok(Some((PreviewState::Running, last))) if (chrono::Utc::now() - last).to_std().unwrap_or_default() > self.idle_ttl => {
                     let mins = self.idle_ttl.as_secs() / 60;
-                    self.set_state(
-                        &claims,
-                        id,
-                        PreviewState::Stopped,
-                        &format!("idle for more than {mins} min"),
-                    )
-                    .await;
+                    self.set_state(&claims, id, PreviewState::Stopped, &format!("idle for more than {mins} min")).await;
                     self.kill(id).await;
                 }
                 _ => {}
@@ -294,14 +215,10 @@ impl PreviewManager {
         let ids: Vec<(Uuid, DbClaims)> = {
             let running = self.running.lock().await;
             self.closed.store(true, Ordering::SeqCst);
-            running
-                .iter()
-                .map(|(id, r)| (*id, r.claims.clone()))
-                .collect()
+            running.iter().map(|(id, r)| (*id, r.claims.clone())).collect()
         };
         for (id, claims) in ids {
-            self.set_state(&claims, id, PreviewState::Stopped, reason)
-                .await;
+            self.set_state(&claims, id, PreviewState::Stopped, reason).await;
             self.kill(id).await;
         }
     }
@@ -317,36 +234,18 @@ pub(crate) fn free_port() -> std::io::Result<u16> {
 }
 
 /// Waits until the port accepts connections (and `health_path` answers below 500).
-pub(crate) async fn wait_ready(
-    port: u16,
-    health_path: Option<&str>,
-    timeout: Duration,
-    child: &mut tokio::process::Child,
-) -> Result<(), String> {
+pub(crate) async fn wait_ready(port: u16, health_path: Option<&str>, timeout: Duration, child: &mut tokio::process::Child) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).redirect(reqwest::redirect::Policy::none()).build().map_err(|e| e.to_string())?;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!(
-                "the start command exited before it was ready ({status})"
-            ));
+            return Err(format!("the start command exited before it was ready ({status})"));
         }
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             match health_path {
                 None => return Ok(()),
                 Some(p) => {
-                    if let Ok(r) = client
-                        .get(format!("http://127.0.0.1:{port}{p}"))
-                        .send()
-                        .await
-                    {
+                    if let Ok(r) = client.get(format!("http://127.0.0.1:{port}{p}")).send().await {
                         if r.status().as_u16() < 500 {
                             return Ok(());
                         }
@@ -355,10 +254,7 @@ pub(crate) async fn wait_ready(
             }
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(format!(
-                "nothing answered on port {port} within {}s",
-                timeout.as_secs()
-            ));
+            return Err(format!("nothing answered on port {port} within {}s", timeout.as_secs()));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

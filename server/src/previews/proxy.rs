@@ -20,33 +20,16 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use std::time::Duration;
 
 pub const SHARE_COOKIE: &str = "odooops_preview";
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
+const HOP_BY_HOP: [&str; 8] = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
 
 pub async fn root(State(s): State<HttpState>, Path(slug): Path<String>, req: Request) -> Response {
     // `/preview/slug` → `/preview/slug/` so relative links in the app resolve under it.
-    let q = req
-        .uri()
-        .query()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
+    let q = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
     let _ = s;
     Redirect::permanent(&format!("/preview/{slug}/{q}")).into_response()
 }
 
-pub async fn path(
-    State(s): State<HttpState>,
-    Path((slug, rest)): Path<(String, String)>,
-    req: Request,
-) -> Response {
+pub async fn path(State(s): State<HttpState>, Path((slug, rest)): Path<(String, String)>, req: Request) -> Response {
     forward(&s, &slug, &rest, req).await
 }
 
@@ -65,31 +48,19 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 }
 
 fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|kv| {
-            let (k, v) = kv.trim().split_once('=')?;
-            (k == name).then_some(v)
-        })
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        (k == name).then_some(v)
+    })
 }
 
 fn valid_slug(slug: &str) -> bool {
-    (3..=81).contains(&slug.len())
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    (3..=81).contains(&slug.len()) && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 async fn forward(s: &HttpState, slug: &str, rest: &str, req: Request) -> Response {
     if !valid_slug(slug) {
-        return page(
-            StatusCode::NOT_FOUND,
-            "No such preview",
-            "Check the link, or open the build grid to find the branch's preview.",
-        );
+        return page(StatusCode::NOT_FOUND, "No such preview", "Check the link, or open the build grid to find the branch's preview.");
     }
     let target = async {
         let mut conn = s.app.db.pool().acquire().await?;
@@ -98,20 +69,10 @@ async fn forward(s: &HttpState, slug: &str, rest: &str, req: Request) -> Respons
     .await;
     let target = match target {
         Ok(Some(t)) => t,
-        Ok(None) => {
-            return page(
-                StatusCode::NOT_FOUND,
-                "No such preview",
-                "Check the link, or open the build grid to find the branch's preview.",
-            )
-        }
+        Ok(None) => return page(StatusCode::NOT_FOUND, "No such preview", "Check the link, or open the build grid to find the branch's preview."),
         Err(e) => {
             tracing::error!(error = %e, "preview lookup failed");
-            return page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Preview unavailable",
-                "The console could not look this preview up. Try again in a moment.",
-            );
+            return page(StatusCode::SERVICE_UNAVAILABLE, "Preview unavailable", "The console could not look this preview up. Try again in a moment.");
         }
     };
     let key = &s.app.auth.jwt_key;
@@ -121,34 +82,12 @@ async fn forward(s: &HttpState, slug: &str, rest: &str, req: Request) -> Respons
     // A share link: check it, keep it as a cookie for this preview only, and drop it from the URL.
     if let Some(token) = query.split('&').find_map(|kv| kv.strip_prefix("share=")) {
         if !share::verify(key, slug, token, now) {
-            return page(
-                StatusCode::FORBIDDEN,
-                "This link has expired",
-                "Ask for a new preview link, or sign in to the console.",
-            );
+            return page(StatusCode::FORBIDDEN, "This link has expired", "Ask for a new preview link, or sign in to the console.");
         }
-        let exp = token
-            .split('.')
-            .next()
-            .and_then(|e| e.parse::<i64>().ok())
-            .unwrap_or(now);
-        let rest_q: Vec<&str> = query
-            .split('&')
-            .filter(|kv| !kv.starts_with("share=") && !kv.is_empty())
-            .collect();
-        let to = format!(
-            "/preview/{slug}/{rest}{}",
-            if rest_q.is_empty() {
-                String::new()
-            } else {
-                format!("?{}", rest_q.join("&"))
-            }
-        );
-        let secure = if s.app.auth.secure_cookies {
-            "; Secure"
-        } else {
-            ""
-        };
+        let exp = token.split('.').next().and_then(|e| e.parse::<i64>().ok()).unwrap_or(now);
+        let rest_q: Vec<&str> = query.split('&').filter(|kv| !kv.starts_with("share=") && !kv.is_empty()).collect();
+        let to = format!("/preview/{slug}/{rest}{}", if rest_q.is_empty() { String::new() } else { format!("?{}", rest_q.join("&")) });
+        let secure = if s.app.auth.secure_cookies { "; Secure" } else { "" };
         let cookie = format!("{SHARE_COOKIE}={token}; Path=/preview/{slug}/; Max-Age={}; HttpOnly; SameSite=Lax{secure}", (exp - now).max(0));
         let mut r = Redirect::to(&to).into_response();
         if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -156,39 +95,21 @@ async fn forward(s: &HttpState, slug: &str, rest: &str, req: Request) -> Respons
         }
         return r;
     }
-    let shared =
-        cookie_value(req.headers(), SHARE_COOKIE).is_some_and(|t| share::verify(key, slug, t, now));
+    let shared = cookie_value(req.headers(), SHARE_COOKIE).is_some_and(|t| share::verify(key, slug, t, now));
     if !shared {
         match from_headers(&s.app, req.headers()).await {
             Ok((session, _)) if session.claims.tenant_id == target.tenant_id => {}
-            Ok(_) => {
-                return page(
-                    StatusCode::NOT_FOUND,
-                    "No such preview",
-                    "Check the link, or open the build grid to find the branch's preview.",
-                )
-            }
+            Ok(_) => return page(StatusCode::NOT_FOUND, "No such preview", "Check the link, or open the build grid to find the branch's preview."),
             Err(_) => {
                 let next = format!("/preview/{slug}/{rest}");
-                return Redirect::to(&format!(
-                    "/login?next={}",
-                    app::components::ui::urlencode(&next)
-                ))
-                .into_response();
+                return Redirect::to(&format!("/login?next={}", app::components::ui::urlencode(&next))).into_response();
             }
         }
     }
     proxy_to(s, slug, &target, rest, &query, req).await
 }
 
-async fn proxy_to(
-    s: &HttpState,
-    slug: &str,
-    t: &PreviewTarget,
-    rest: &str,
-    query: &str,
-    req: Request,
-) -> Response {
+async fn proxy_to(s: &HttpState, slug: &str, t: &PreviewTarget, rest: &str, query: &str, req: Request) -> Response {
     let (Some(PreviewState::Running), Some(port)) = (t.state, t.port) else {
         let why = match t.state {
             Some(PreviewState::Starting) => "The preview is starting. This page will work in a few seconds; reload it.",
@@ -201,31 +122,17 @@ async fn proxy_to(
         s.services.touch_preview(t.tenant_id, id).await;
     }
     let host = t.host.clone().unwrap_or_else(|| "127.0.0.1".into());
-    let url = format!(
-        "http://{host}:{port}/{rest}{}",
-        if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{query}")
-        }
-    );
+    let url = format!("http://{host}:{port}/{rest}{}", if query.is_empty() { String::new() } else { format!("?{query}") });
     let (parts, body) = req.into_parts();
     let mut out = s.services.http.request(parts.method.clone(), &url);
     for (name, value) in parts.headers.iter() {
         let n = name.as_str();
-        if HOP_BY_HOP.contains(&n) || n == "host" || n == "x-odooops-peer" || n == "content-length"
-        {
+        if HOP_BY_HOP.contains(&n) || n == "host" || n == "x-odooops-peer" || n == "content-length" {
             continue;
         }
         if name == header::COOKIE {
             // The console's own cookies never reach the app.
-            let kept: Vec<&str> = value
-                .to_str()
-                .unwrap_or("")
-                .split(';')
-                .map(str::trim)
-                .filter(|c| !c.starts_with("odooops_") && !c.is_empty())
-                .collect();
+            let kept: Vec<&str> = value.to_str().unwrap_or("").split(';').map(str::trim).filter(|c| !c.starts_with("odooops_") && !c.is_empty()).collect();
             if !kept.is_empty() {
                 out = out.header(header::COOKIE, kept.join("; "));
             }
@@ -236,18 +143,12 @@ async fn proxy_to(
     if let Some(peer) = parts.headers.get("x-odooops-peer") {
         out = out.header("x-forwarded-for", peer.clone());
     }
-    out = out
-        .header("x-forwarded-prefix", format!("/preview/{slug}"))
-        .body(reqwest::Body::wrap_stream(body.into_data_stream()));
+    out = out.header("x-forwarded-prefix", format!("/preview/{slug}")).body(reqwest::Body::wrap_stream(body.into_data_stream()));
     let resp = match out.timeout(Duration::from_secs(300)).send().await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, slug, "preview did not answer");
-            return page(
-                StatusCode::BAD_GATEWAY,
-                "The preview did not answer",
-                "The app may have crashed or be restarting; its output is in the build's log.",
-            );
+            return page(StatusCode::BAD_GATEWAY, "The preview did not answer", "The app may have crashed or be restarting; its output is in the build's log.");
         }
     };
     let mut builder = Response::builder().status(resp.status().as_u16());
@@ -259,11 +160,7 @@ async fn proxy_to(
         if name == reqwest::header::LOCATION {
             // Absolute-path redirects stay inside the preview.
             let v = value.to_str().unwrap_or("");
-            let v = if v.starts_with('/') && !v.starts_with("//") {
-                format!("/preview/{slug}{v}")
-            } else {
-                v.to_string()
-            };
+            let v = if v.starts_with('/') && !v.starts_with("//") { format!("/preview/{slug}{v}") } else { v.to_string() };
             builder = builder.header(header::LOCATION, v);
             continue;
         }
@@ -272,7 +169,5 @@ async fn proxy_to(
         }
     }
     builder = builder.header("x-odooops-preview", slug);
-    builder
-        .body(Body::from_stream(resp.bytes_stream()))
-        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+    builder.body(Body::from_stream(resp.bytes_stream())).unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
 }

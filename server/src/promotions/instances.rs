@@ -54,46 +54,18 @@ pub struct Instances {
 
 impl Instances {
     pub fn new(db: Db, data_dir: PathBuf) -> Instances {
-        Instances {
-            db,
-            data_dir,
-            running: Arc::default(),
-            closed: Arc::default(),
-        }
+        Instances { db, data_dir, running: Arc::default(), closed: Arc::default() }
     }
 
     /// Checks out the build, starts its `[start]` command on a free port and waits until it
     /// answers (and its health command passes). On error nothing is left running.
-    pub async fn start(
-        &self,
-        claims: &DbClaims,
-        env_id: Uuid,
-        env_name: &str,
-        stage: Stage,
-        job: &BuildJob,
-        log: &LogWriter,
-    ) -> Result<Started, String> {
+    pub async fn start(&self, claims: &DbClaims, env_id: Uuid, env_name: &str, stage: Stage, job: &BuildJob, log: &LogWriter) -> Result<Started, String> {
         if self.closed.load(Ordering::SeqCst) {
             return Err("the console is stopping".into());
         }
-        let ws = self
-            .data_dir
-            .join("envs")
-            .join(env_id.to_string())
-            .join(format!(
-                "{}-{}",
-                job.number,
-                &Uuid::new_v4().simple().to_string()[..6]
-            ));
-        let mirror = self
-            .data_dir
-            .join("repos")
-            .join(format!("{}.git", job.project_id));
-        let out = Output {
-            log: log.clone(),
-            source: "git",
-            meta: serde_json::json!({"environment": env_name}),
-        };
+        let ws = self.data_dir.join("envs").join(env_id.to_string()).join(format!("{}-{}", job.number, &Uuid::new_v4().simple().to_string()[..6]));
+        let mirror = self.data_dir.join("repos").join(format!("{}.git", job.project_id));
+        let out = Output { log: log.clone(), source: "git", meta: serde_json::json!({"environment": env_name}) };
         let (_never_tx, never) = watch::channel(false);
         if let Err(e) = git::checkout(&job.repo_url, &mirror, &ws, &job.sha, &out, &never).await {
             let _ = tokio::fs::remove_dir_all(&ws).await;
@@ -116,16 +88,8 @@ impl Instances {
         };
         let port = free_port().map_err(|e| format!("no free port: {e}"))?;
         let mut cmd = step_command(&start.run, &ws, job, Some(port));
-        cmd.env("ODOOOPS_ENVIRONMENT", env_name)
-            .env("ODOOOPS_STAGE", stage.as_str());
-        log.info(
-            "deploy",
-            format!(
-                "starting build #{} for {env_name} on port {port}: {}",
-                job.number, start.run
-            ),
-        )
-        .await;
+        cmd.env("ODOOOPS_ENVIRONMENT", env_name).env("ODOOOPS_STAGE", stage.as_str());
+        log.info("deploy", format!("starting build #{} for {env_name} on port {port}: {}", job.number, start.run)).await;
         let mut child = match process::spawn(cmd) {
             Ok(c) => c,
             Err(e) => {
@@ -135,46 +99,20 @@ impl Instances {
         };
         let pgid = child.id().unwrap_or(0);
         let sink = LogSink::start(self.db.clone(), claims.clone(), Some(job.id), Some(env_id));
-        let app_out = Output {
-            log: sink.writer(),
-            source: "app",
-            meta: serde_json::json!({"environment": env_name}),
-        };
+        let app_out = Output { log: sink.writer(), source: "app", meta: serde_json::json!({"environment": env_name}) };
         let readers = process::stream_output(&mut child, &app_out);
         drop(app_out);
-        let mut cand = Candidate {
-            port,
-            pgid,
-            child,
-            readers,
-            sink,
-            workspace: ws.clone(),
-            build_id: job.id,
-        };
-        let mut ready = wait_ready(
-            port,
-            start.health_path.as_deref(),
-            start.ready_timeout(),
-            &mut cand.child,
-        )
-        .await;
+        let mut cand = Candidate { port, pgid, child, readers, sink, workspace: ws.clone(), build_id: job.id };
+        let mut ready = wait_ready(port, start.health_path.as_deref(), start.ready_timeout(), &mut cand.child).await;
         if ready.is_ok() {
             if let Some(check) = &start.health_command {
                 log.info("deploy", format!("health check: {check}")).await;
                 let mut hc = step_command(check, &ws, job, Some(port));
-                hc.env("ODOOOPS_ENVIRONMENT", env_name)
-                    .env("ODOOOPS_STAGE", stage.as_str());
-                let hc_out = Output {
-                    log: log.clone(),
-                    source: "deploy",
-                    meta: serde_json::json!({"environment": env_name, "step": "health"}),
-                };
-                ready = match process::run(hc, &hc_out, start.ready_timeout(), never.clone()).await
-                {
+                hc.env("ODOOOPS_ENVIRONMENT", env_name).env("ODOOOPS_STAGE", stage.as_str());
+                let hc_out = Output { log: log.clone(), source: "deploy", meta: serde_json::json!({"environment": env_name, "step": "health"}) };
+                ready = match process::run(hc, &hc_out, start.ready_timeout(), never.clone()).await {
                     Ended::Exited(0) => Ok(()),
-                    Ended::Exited(code) => {
-                        Err(format!("the health command exited with code {code}"))
-                    }
+                    Ended::Exited(code) => Err(format!("the health command exited with code {code}")),
                     Ended::TimedOut => Err("the health command timed out".into()),
                     other => Err(format!("the health command did not finish ({other:?})")),
                 };
@@ -196,26 +134,10 @@ impl Instances {
         F: FnOnce(String) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
-        let Candidate {
-            pgid,
-            mut child,
-            readers,
-            sink,
-            workspace,
-            build_id,
-            ..
-        } = cand;
+        let Candidate { pgid, mut child, readers, sink, workspace, build_id, .. } = cand;
         let old = {
             let mut running = self.running.lock().await;
-            running.insert(
-                env_id,
-                Running {
-                    tenant_id,
-                    pgid,
-                    build_id,
-                    workspace,
-                },
-            )
+            running.insert(env_id, Running { tenant_id, pgid, build_id, workspace })
         };
         if let Some(old) = old {
             stop(old).await;
@@ -266,20 +188,11 @@ impl Instances {
     /// The build each environment's instance runs here.
     /// The checkout the environment's running instance serves from, if this console runs one.
     pub async fn workspace(&self, env_id: Uuid) -> Option<PathBuf> {
-        self.running
-            .lock()
-            .await
-            .get(&env_id)
-            .map(|r| r.workspace.clone())
+        self.running.lock().await.get(&env_id).map(|r| r.workspace.clone())
     }
 
     pub async fn running(&self) -> HashMap<Uuid, Uuid> {
-        self.running
-            .lock()
-            .await
-            .iter()
-            .map(|(e, r)| (*e, r.build_id))
-            .collect()
+        self.running.lock().await.iter().map(|(e, r)| (*e, r.build_id)).collect()
     }
 
     /// Stops every instance of this console; none starts afterwards. Returns the

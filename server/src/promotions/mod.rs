@@ -36,52 +36,24 @@ impl PromotionContext {
 
 /// Claims for work done on behalf of a tenant by the console itself.
 pub fn system_claims(tenant_id: Uuid) -> DbClaims {
-    DbClaims {
-        sub: Uuid::nil(),
-        tenant_id,
-        role: Role::Admin,
-    }
+    DbClaims { sub: Uuid::nil(), tenant_id, role: Role::Admin }
 }
 
 /// An audit row written by the console (no person behind it; the request's actor is in
 /// the row of the request itself).
-pub async fn audit(
-    conn: &mut sqlx::PgConnection,
-    action: &str,
-    target: &str,
-    details: serde_json::Value,
-) -> Result<(), sqlx::Error> {
-    db::audit::insert(
-        conn,
-        &db::audit::AuditEntry {
-            actor_id: None,
-            actor_email: "console",
-            action,
-            target,
-            details,
-            request_id: "",
-            ip: "",
-        },
-    )
-    .await
+pub async fn audit(conn: &mut sqlx::PgConnection, action: &str, target: &str, details: serde_json::Value) -> Result<(), sqlx::Error> {
+    db::audit::insert(conn, &db::audit::AuditEntry { actor_id: None, actor_email: "console", action, target, details, request_id: "", ip: "" }).await
 }
 
 /// A project's gate thresholds (defaults for anything it does not set).
-pub async fn gate_settings(
-    conn: &mut sqlx::PgConnection,
-    project_id: Uuid,
-) -> Result<GateSettings, sqlx::Error> {
+pub async fn gate_settings(conn: &mut sqlx::PgConnection, project_id: Uuid) -> Result<GateSettings, sqlx::Error> {
     Ok(db::promotions::policy(conn, project_id).await?.2)
 }
 
 impl PromotionContext {
     /// The thresholds a run uses: the project's, plus the console's own mail catcher port,
     /// where neutralization points a copy's outgoing mail servers (it is not an outside relay).
-    pub async fn gate_settings(
-        &self,
-        conn: &mut sqlx::PgConnection,
-        project_id: Uuid,
-    ) -> Result<GateSettings, sqlx::Error> {
+    pub async fn gate_settings(&self, conn: &mut sqlx::PgConnection, project_id: Uuid) -> Result<GateSettings, sqlx::Error> {
         let mut s = gate_settings(conn, project_id).await?;
         if let Some(addr) = self.smtp {
             let port = i32::from(addr.port());
@@ -95,12 +67,7 @@ impl PromotionContext {
 
 /// After a good build: the gates against its files and its environment's database (shown
 /// on the build card), and a development environment moves to it.
-pub async fn after_build(
-    ctx: &PromotionContext,
-    claims: &DbClaims,
-    job: &app::db::builds::BuildJob,
-    workspace: &std::path::Path,
-) -> anyhow::Result<()> {
+pub async fn after_build(ctx: &PromotionContext, claims: &DbClaims, job: &app::db::builds::BuildJob, workspace: &std::path::Path) -> anyhow::Result<()> {
     let mut tx = ctx.db.tenant_tx(claims).await?;
     let env = match job.env_id {
         Some(e) => db::promotions::environment(&mut tx, e).await?,
@@ -109,31 +76,11 @@ pub async fn after_build(
     let settings = ctx.gate_settings(&mut tx, job.project_id).await?;
     tx.commit().await?;
     let url = ctx.env_db_url(env.as_ref().and_then(|e| e.database_name.as_deref()));
-    let report = crate::gates::run_all(&crate::gates::GateInput {
-        workspace: Some(workspace),
-        database_url: url.as_deref(),
-        settings: &settings,
-    })
-    .await;
+    let report = crate::gates::run_all(&crate::gates::GateInput { workspace: Some(workspace), database_url: url.as_deref(), settings: &settings }).await;
     let mut tx = ctx.db.tenant_tx(claims).await?;
-    db::promotions::insert_gate_results(
-        &mut tx,
-        job.project_id,
-        job.id,
-        None,
-        job.env_id,
-        &report.results,
-    )
-    .await?;
+    db::promotions::insert_gate_results(&mut tx, job.project_id, job.id, None, job.env_id, &report.results).await?;
     if let Some(env) = &env {
-        deploy::notify_disabled_jobs(
-            &mut tx,
-            job.project_id,
-            env.id,
-            &env.name,
-            &report.disabled_jobs,
-        )
-        .await?;
+        deploy::notify_disabled_jobs(&mut tx, job.project_id, env.id, &env.name, &report.disabled_jobs).await?;
         db::promotions::follow_branch(&mut tx, env.id, job.id).await?;
     }
     tx.commit().await?;
@@ -148,11 +95,7 @@ pub struct PromotionWorker {
 
 impl PromotionWorker {
     pub fn new(ctx: PromotionContext, hub: Hub) -> PromotionWorker {
-        let name = format!(
-            "pid-{}-{}",
-            std::process::id(),
-            &Uuid::new_v4().simple().to_string()[..6]
-        );
+        let name = format!("pid-{}-{}", std::process::id(), &Uuid::new_v4().simple().to_string()[..6]);
         PromotionWorker { ctx, hub, name }
     }
 
@@ -175,14 +118,7 @@ impl PromotionWorker {
                 let wake = async {
                     loop {
                         match notices.recv().await {
-                            Ok(Notice::Promotion(n))
-                                if matches!(
-                                    n.state,
-                                    PromotionState::Requested | PromotionState::Approved
-                                ) =>
-                            {
-                                return
-                            }
+                            Ok(Notice::Promotion(n)) if matches!(n.state, PromotionState::Requested | PromotionState::Approved) => return,
                             Ok(_) => continue,
                             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
                             Err(_) => std::future::pending::<()>().await,
@@ -231,18 +167,9 @@ impl PromotionWorker {
             let failed = async {
                 let mut tx = self.ctx.db.tenant_tx(&claims).await?;
                 let msg = format!("the console could not finish this step: {e}");
-                if db::promotions::transition(&mut tx, id, PromotionState::Failed, Some(&msg))
-                    .await?
-                {
-                    db::promotions::add_event(&mut tx, id, PromotionState::Failed, &msg, "console")
-                        .await?;
-                    audit(
-                        &mut tx,
-                        "promotion.failed",
-                        &id.to_string(),
-                        serde_json::json!({"error": msg}),
-                    )
-                    .await?;
+                if db::promotions::transition(&mut tx, id, PromotionState::Failed, Some(&msg)).await? {
+                    db::promotions::add_event(&mut tx, id, PromotionState::Failed, &msg, "console").await?;
+                    audit(&mut tx, "promotion.failed", &id.to_string(), serde_json::json!({"error": msg})).await?;
                 }
                 tx.commit().await
             }

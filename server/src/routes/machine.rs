@@ -12,10 +12,7 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 /// Resolves the bearer token of a request to its scope, or a 401 response.
-pub async fn authenticate(
-    s: &HttpState,
-    headers: &HeaderMap,
-) -> Result<app::db::tokens::TokenScope, Response> {
+pub async fn authenticate(s: &HttpState, headers: &HeaderMap) -> Result<app::db::tokens::TokenScope, Response> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -23,10 +20,7 @@ pub async fn authenticate(
         .map(str::trim)
         .filter(|t| t.starts_with(token::PREFIX) && t.len() < 200);
     let Some(presented) = presented else {
-        return Err(error(
-            StatusCode::UNAUTHORIZED,
-            "missing or malformed bearer token",
-        ));
+        return Err(error(StatusCode::UNAUTHORIZED, "missing or malformed bearer token"));
     };
     let mut conn = s.app.db.pool().acquire().await.map_err(|e| {
         tracing::error!(error = %e, "token check: no connection");
@@ -34,16 +28,10 @@ pub async fn authenticate(
     })?;
     match app::db::tokens::resolve(&mut conn, &token::digest(presented)).await {
         Ok(Some(scope)) => Ok(scope),
-        Ok(None) => Err(error(
-            StatusCode::UNAUTHORIZED,
-            "unknown, expired or revoked token",
-        )),
+        Ok(None) => Err(error(StatusCode::UNAUTHORIZED, "unknown, expired or revoked token")),
         Err(e) => {
             tracing::error!(error = %e, "token check failed");
-            Err(error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "token check failed",
-            ))
+            Err(error(StatusCode::INTERNAL_SERVER_ERROR, "token check failed"))
         }
     }
 }

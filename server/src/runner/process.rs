@@ -43,11 +43,7 @@ pub async fn kill_group(pgid: u32, grace: Duration) {
 
 /// Spawns `cmd` as the leader of a new process group with piped output.
 pub fn spawn(mut cmd: Command) -> std::io::Result<Child> {
-    cmd.process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    cmd.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
     cmd.spawn()
 }
 
@@ -86,21 +82,14 @@ async fn pump(stream: impl AsyncRead + Unpin, out: &Output, name: &str) {
                 if let Some(m) = meta.as_object_mut() {
                     m.insert("stream".into(), name.into());
                 }
-                out.log
-                    .write(level::parse(line, LogLevel::Info), out.source, line, meta)
-                    .await;
+                out.log.write(level::parse(line, LogLevel::Info), out.source, line, meta).await;
             }
         }
     }
 }
 
 /// Runs `cmd` to the end, a timeout, or a cancel; output goes to `out`.
-pub async fn run(
-    cmd: Command,
-    out: &Output,
-    timeout: Duration,
-    mut cancel: watch::Receiver<bool>,
-) -> Ended {
+pub async fn run(cmd: Command, out: &Output, timeout: Duration, mut cancel: watch::Receiver<bool>) -> Ended {
     let mut child = match spawn(cmd) {
         Ok(c) => c,
         Err(e) => return Ended::SpawnFailed(e.to_string()),
@@ -132,10 +121,7 @@ pub async fn run(
 /// (setsid, a daemon) may hold the pipes open forever, and a reader left behind would keep
 /// the log sink, and so the build, from ever finishing.
 pub async fn drain(mut readers: tokio::task::JoinHandle<()>) {
-    if tokio::time::timeout(Duration::from_secs(3), &mut readers)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(Duration::from_secs(3), &mut readers).await.is_err() {
         readers.abort();
         let _ = readers.await;
     }

@@ -82,29 +82,15 @@ pub fn event_lines(events: &[ExecEvent], out: &mut Utf8Carry, inp: &mut Utf8Carr
     text
 }
 
-pub async fn export(
-    State(s): State<HttpState>,
-    Path(id): Path<Uuid>,
-    headers: HeaderMap,
-) -> Response {
+pub async fn export(State(s): State<HttpState>, Path(id): Path<Uuid>, headers: HeaderMap) -> Response {
     let session = match viewer(&s, &headers, Capability::ViewShellSessions).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let row = async {
         let mut tx = session.tx().await?;
-        let row = app::db::shell::get_session(&mut tx, id)
-            .await
-            .map_err(AppError::internal)?
-            .ok_or_else(|| AppError::NotFound("shell session".into()))?;
-        session
-            .audit(
-                &mut tx,
-                "shell.transcript_exported",
-                &id.to_string(),
-                serde_json::json!({"environment": row.environment_name, "user": row.user_email}),
-            )
-            .await?;
+        let row = app::db::shell::get_session(&mut tx, id).await.map_err(AppError::internal)?.ok_or_else(|| AppError::NotFound("shell session".into()))?;
+        session.audit(&mut tx, "shell.transcript_exported", &id.to_string(), serde_json::json!({"environment": row.environment_name, "user": row.user_email})).await?;
         tx.commit().await.map_err(AppError::internal)?;
         Ok::<_, AppError>(row)
     }
@@ -115,11 +101,7 @@ pub async fn export(
     };
     let (tx, rx) = mpsc::channel::<Result<String, Infallible>>(4);
     tokio::spawn(async move {
-        if tx
-            .send(Ok(format!("{}\n", header_line(&row))))
-            .await
-            .is_err()
-        {
+        if tx.send(Ok(format!("{}\n", header_line(&row)))).await.is_err() {
             return;
         }
         let (mut out, mut inp) = (Utf8Carry::default(), Utf8Carry::default());
@@ -127,9 +109,7 @@ pub async fn export(
         loop {
             let page = async {
                 let mut db = session.tx().await?;
-                let ev = app::db::shell::events(&mut db, id, after, 2000)
-                    .await
-                    .map_err(AppError::internal)?;
+                let ev = app::db::shell::events(&mut db, id, after, 2000).await.map_err(AppError::internal)?;
                 db.commit().await.map_err(AppError::internal)?;
                 Ok::<_, AppError>(ev)
             }
@@ -137,11 +117,7 @@ pub async fn export(
             let Ok(events) = page else { return };
             let Some(last) = events.last() else { return };
             after = last.seq;
-            if tx
-                .send(Ok(event_lines(&events, &mut out, &mut inp)))
-                .await
-                .is_err()
-            {
+            if tx.send(Ok(event_lines(&events, &mut out, &mut inp))).await.is_err() {
                 return;
             }
         }
@@ -149,10 +125,7 @@ pub async fn export(
     let name = format!("shell-{}-{}.cast", row_name_safe(&id), "transcript");
     let mut r = Body::from_stream(ReceiverStream::new(rx)).into_response();
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-asciicast"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-asciicast"));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -180,26 +153,14 @@ mod tests {
 
     #[test]
     fn events_become_asciicast_lines_in_order() {
-        let ev = |seq, direction, offset_us, data: &[u8]| ExecEvent {
-            seq,
-            direction,
-            offset_us,
-            data: data.to_vec(),
-        };
+        let ev = |seq, direction, offset_us, data: &[u8]| ExecEvent { seq, direction, offset_us, data: data.to_vec() };
         let events = vec![
             ev(0, ExecDirection::Resize, 1_000, b"120x40"),
             ev(1, ExecDirection::Input, 1_500_000, b"ls\r"),
             ev(2, ExecDirection::Output, 1_600_000, b"ls\r\nfile\r\n"),
         ];
-        let text = event_lines(
-            &events,
-            &mut Utf8Carry::default(),
-            &mut Utf8Carry::default(),
-        );
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let text = event_lines(&events, &mut Utf8Carry::default(), &mut Utf8Carry::default());
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines[0], serde_json::json!([0.001, "r", "120x40"]));
         assert_eq!(lines[1], serde_json::json!([1.5, "i", "ls\r"]));
         assert_eq!(lines[2], serde_json::json!([1.6, "o", "ls\r\nfile\r\n"]));

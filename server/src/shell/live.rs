@@ -8,10 +8,10 @@ use app::db::shell::SessionTarget;
 use app::db::DbClaims;
 use app::models::{EndReason, ExecDirection};
 use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, oneshot, watch};
 use uuid::Uuid;
 
@@ -34,11 +34,7 @@ impl Screen {
         // when one is near, so a replay rarely begins inside an escape sequence.
         if self.recent.len() > self.cap * 2 {
             let mut cut = self.recent.len() - self.cap;
-            if let Some(nl) = self.recent[cut..]
-                .iter()
-                .take(4096)
-                .position(|&b| b == b'\n')
-            {
+            if let Some(nl) = self.recent[cut..].iter().take(4096).position(|&b| b == b'\n') {
                 cut += nl + 1;
             }
             self.recent.drain(..cut);
@@ -49,11 +45,7 @@ impl Screen {
         let start = self.recent.len().saturating_sub(self.cap);
         let mut from = start;
         if start > 0 {
-            if let Some(nl) = self.recent[start..]
-                .iter()
-                .take(4096)
-                .position(|&b| b == b'\n')
-            {
+            if let Some(nl) = self.recent[start..].iter().take(4096).position(|&b| b == b'\n') {
                 from = start + nl + 1;
             }
         }
@@ -85,26 +77,17 @@ pub struct LiveSession {
 }
 
 /// Starts the PTY of a session that never ran; `None` when another attach started it first.
-pub async fn start(
-    svc: &ShellService,
-    t: &SessionTarget,
-    claims: &DbClaims,
-) -> Result<Option<Arc<LiveSession>>> {
+pub async fn start(svc: &ShellService, t: &SessionTarget, claims: &DbClaims) -> Result<Option<Arc<LiveSession>>> {
     let cfg = svc.config().clone();
     let (dir, app_dir) = svc.workdir(t.environment_id).await;
     let workdir = pty::prepare_workdir(&dir, &cfg.user)?;
     let mut tx = svc.db().tenant_tx(claims).await?;
-    if !app::db::shell::mark_started(&mut tx, t.id, &cfg.user.name, &workdir.to_string_lossy())
-        .await?
-    {
+    if !app::db::shell::mark_started(&mut tx, t.id, &cfg.user.name, &workdir.to_string_lossy()).await? {
         return Ok(None);
     }
     tx.commit().await?;
     let mut env = vec![
-        (
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-        ),
+        ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()),
         ("HOME", workdir.to_string_lossy().to_string()),
         ("USER", cfg.user.name.clone()),
         ("LOGNAME", cfg.user.name.clone()),
@@ -135,14 +118,7 @@ pub async fn start(
     let p = match spawned {
         Ok(p) => p,
         Err(e) => {
-            svc.close_row(
-                t,
-                claims,
-                EndReason::Exited,
-                None,
-                serde_json::json!({"error": "the shell could not start"}),
-            )
-            .await;
+            svc.close_row(t, claims, EndReason::Exited, None, serde_json::json!({"error": "the shell could not start"})).await;
             return Err(e);
         }
     };
@@ -162,18 +138,9 @@ pub async fn start(
         pid: p.pid,
         writer: tokio::sync::Mutex::new(Some(p.writer)),
         child: tokio::sync::Mutex::new(p.child),
-        screen: Mutex::new(Screen {
-            recent: Vec::new(),
-            cap: cfg.scrollback_bytes.max(1024),
-        }),
+        screen: Mutex::new(Screen { recent: Vec::new(), cap: cfg.scrollback_bytes.max(1024) }),
         frames,
-        recorder: Recorder::start(
-            svc.db().clone(),
-            claims.clone(),
-            t.id,
-            started,
-            cfg.flush_every,
-        ),
+        recorder: Recorder::start(svc.db().clone(), claims.clone(), t.id, started, cfg.flush_every),
         last_input: Mutex::new(started),
         closed: AtomicBool::new(false),
         end: watch::channel(None).0,
@@ -219,10 +186,7 @@ impl LiveSession {
     }
 
     pub fn idle_for(&self) -> Duration {
-        self.last_input
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .elapsed()
+        self.last_input.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
     }
 
     /// The recent output and a subscription that continues exactly where it ends.
@@ -234,11 +198,8 @@ impl LiveSession {
     fn publish(&self, data: &[u8]) {
         let mut screen = self.screen.lock().unwrap_or_else(|e| e.into_inner());
         screen.push(data);
-        let _ = self
-            .frames
-            .send(Frame::Output(Bytes::copy_from_slice(data)));
-        self.bytes_out
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        let _ = self.frames.send(Frame::Output(Bytes::copy_from_slice(data)));
+        self.bytes_out.fetch_add(data.len() as u64, Ordering::Relaxed);
     }
 
     /// Output of the shell: to attached sockets first, then to the transcript (whose bounded
@@ -252,9 +213,7 @@ impl LiveSession {
     async fn notice(&self, text: &str) {
         let line = format!("\r\n\x1b[1;33m[odooops] {text}\x1b[0m\r\n");
         self.publish(line.as_bytes());
-        self.recorder
-            .record(ExecDirection::Output, line.as_bytes())
-            .await;
+        self.recorder.record(ExecDirection::Output, line.as_bytes()).await;
     }
 
     pub fn control(&self, msg: serde_json::Value) {
@@ -263,9 +222,7 @@ impl LiveSession {
 
     pub async fn warn(&self, kind: &str, seconds_left: u64, text: &str) {
         self.notice(text).await;
-        self.control(
-            serde_json::json!({"type": "warning", "kind": kind, "seconds_left": seconds_left}),
-        );
+        self.control(serde_json::json!({"type": "warning", "kind": kind, "seconds_left": seconds_left}));
     }
 
     /// Keystrokes (or a paste) from the browser.
@@ -274,8 +231,7 @@ impl LiveSession {
             return;
         }
         *self.last_input.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-        self.bytes_in
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.bytes_in.fetch_add(data.len() as u64, Ordering::Relaxed);
         let mut writer = self.writer.lock().await;
         let Some(w) = writer.as_mut() else { return };
         // Numbered before it reaches the shell, so its echo is always recorded after it.
@@ -292,9 +248,7 @@ impl LiveSession {
             None => false,
         };
         if done {
-            self.recorder
-                .record(ExecDirection::Resize, format!("{cols}x{rows}").as_bytes())
-                .await;
+            self.recorder.record(ExecDirection::Resize, format!("{cols}x{rows}").as_bytes()).await;
         }
         done
     }
@@ -306,16 +260,11 @@ impl LiveSession {
             return None;
         }
         if reason != EndReason::Exited {
-            self.notice(&format!("Session closed: {}.", reason.label()))
-                .await;
+            self.notice(&format!("Session closed: {}.", reason.label())).await;
         }
         pty::kill_session(self.pid, Duration::from_millis(1000)).await;
         self.writer.lock().await.take();
-        let done = self
-            .reader_done
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let done = self.reader_done.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(done) = done {
             let _ = tokio::time::timeout(Duration::from_secs(3), done).await;
         }
@@ -338,9 +287,7 @@ impl LiveSession {
 
     /// Tells attached sockets the session is over (after its end is recorded).
     pub fn finish(&self, reason: EndReason) {
-        self.control(
-            serde_json::json!({"type": "closed", "reason": reason, "label": reason.label()}),
-        );
+        self.control(serde_json::json!({"type": "closed", "reason": reason, "label": reason.label()}));
         let _ = self.end.send(Some(reason));
     }
 }
@@ -351,20 +298,13 @@ mod tests {
 
     #[test]
     fn recent_output_is_bounded_and_starts_at_a_line() {
-        let mut s = Screen {
-            recent: Vec::new(),
-            cap: 100,
-        };
+        let mut s = Screen { recent: Vec::new(), cap: 100 };
         for i in 0..1000 {
             s.push(format!("line {i}\n").as_bytes());
         }
         let snap = s.snapshot();
         assert!(snap.len() <= 100, "{}", snap.len());
-        assert!(
-            snap.starts_with(b"line "),
-            "{:?}",
-            String::from_utf8_lossy(&snap)
-        );
+        assert!(snap.starts_with(b"line "), "{:?}", String::from_utf8_lossy(&snap));
         assert!(snap.ends_with(b"line 999\n"));
         assert!(s.recent.len() <= 200 + 10);
     }

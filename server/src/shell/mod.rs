@@ -57,15 +57,7 @@ pub enum AttachError {
 
 impl ShellService {
     pub fn new(db: Db, cfg: ShellConfig, instances: Instances) -> ShellService {
-        ShellService {
-            inner: Arc::new(Inner {
-                db,
-                cfg,
-                instances,
-                live: Mutex::default(),
-                stopping: AtomicBool::new(false),
-            }),
-        }
+        ShellService { inner: Arc::new(Inner { db, cfg, instances, live: Mutex::default(), stopping: AtomicBool::new(false) }) }
     }
 
     pub fn config(&self) -> &ShellConfig {
@@ -78,11 +70,7 @@ impl ShellService {
 
     /// The running session, or a new PTY for a session that never started. A session that
     /// started on another console (or before this one restarted) is closed as lost.
-    pub async fn attach(
-        &self,
-        t: &SessionTarget,
-        claims: &DbClaims,
-    ) -> Result<Arc<LiveSession>, AttachError> {
+    pub async fn attach(&self, t: &SessionTarget, claims: &DbClaims) -> Result<Arc<LiveSession>, AttachError> {
         if self.inner.stopping.load(Ordering::SeqCst) {
             return Err(AttachError::Gone("the console is stopping".into()));
         }
@@ -97,25 +85,16 @@ impl ShellService {
             return Err(AttachError::Gone("this session has ended".into()));
         }
         if t.expires_at <= chrono::Utc::now() {
-            return Err(AttachError::Gone(
-                "this session's time limit has passed".into(),
-            ));
+            return Err(AttachError::Gone("this session's time limit has passed".into()));
         }
         if t.started_at.is_some() {
             drop(live);
-            self.close_row(t, claims, EndReason::Lost, None, serde_json::json!({}))
-                .await;
-            return Err(AttachError::Gone(
-                "the console that ran this session went away; open a new one".into(),
-            ));
+            self.close_row(t, claims, EndReason::Lost, None, serde_json::json!({})).await;
+            return Err(AttachError::Gone("the console that ran this session went away; open a new one".into()));
         }
-        let session = live::start(self, t, claims)
-            .await
-            .map_err(AttachError::Internal)?;
+        let session = live::start(self, t, claims).await.map_err(AttachError::Internal)?;
         let Some(session) = session else {
-            return Err(AttachError::Gone(
-                "this session was started elsewhere".into(),
-            ));
+            return Err(AttachError::Gone("this session was started elsewhere".into()));
         };
         live.insert(t.id, session.clone());
         drop(live);
@@ -167,14 +146,11 @@ impl ShellService {
     /// Ends a live session: kills its processes, flushes its transcript, records the end and
     /// audits it. Safe to call more than once.
     pub async fn close(&self, id: Uuid, reason: EndReason) {
-        let Some(s) = self.inner.live.lock().await.get(&id).cloned() else {
-            return;
-        };
+        let Some(s) = self.inner.live.lock().await.get(&id).cloned() else { return };
         if let Some((exit_code, lost)) = s.shut_down(reason).await {
             let details = serde_json::json!({"bytes_in": s.bytes_in(), "bytes_out": s.bytes_out(), "lost_events": lost,
                                              "duration_seconds": s.started.elapsed().as_secs()});
-            self.close_row(&s.target, &s.claims, reason, exit_code, details)
-                .await;
+            self.close_row(&s.target, &s.claims, reason, exit_code, details).await;
             s.finish(reason);
             // Only the call that closed it removes it, once its end is recorded: until then an
             // attach finds it (closed) and is refused, rather than taking it for lost.
@@ -183,14 +159,7 @@ impl ShellService {
     }
 
     /// Marks the row closed and audits `shell.session_ended` (who, environment, how).
-    async fn close_row(
-        &self,
-        t: &SessionTarget,
-        claims: &DbClaims,
-        reason: EndReason,
-        exit_code: Option<i32>,
-        mut details: serde_json::Value,
-    ) {
+    async fn close_row(&self, t: &SessionTarget, claims: &DbClaims, reason: EndReason, exit_code: Option<i32>, mut details: serde_json::Value) {
         details["reason"] = serde_json::json!(reason);
         details["environment"] = serde_json::json!(t.environment_name);
         details["stage"] = serde_json::json!(t.stage);
@@ -242,16 +211,10 @@ impl ShellService {
     async fn sweep(&self) -> Result<()> {
         let mut tx = self.inner.db.pool().begin().await?;
         let closed: Vec<(Uuid, Uuid, String, String, EndReason)> =
-            sqlx::query_as("select * from ops.close_expired_exec_sessions(interval '30 seconds')")
-                .fetch_all(&mut *tx)
-                .await?;
+            sqlx::query_as("select * from ops.close_expired_exec_sessions(interval '30 seconds')").fetch_all(&mut *tx).await?;
         tx.commit().await?;
         for (id, tenant_id, email, env, reason) in closed {
-            let claims = DbClaims {
-                sub: Uuid::nil(),
-                tenant_id,
-                role: app::models::Role::Admin,
-            };
+            let claims = DbClaims { sub: Uuid::nil(), tenant_id, role: app::models::Role::Admin };
             let mut tx = self.inner.db.tenant_tx(&claims).await?;
             let entry = app::db::audit::AuditEntry {
                 actor_id: None,
@@ -272,21 +235,12 @@ impl ShellService {
     pub async fn stop_all(&self) {
         self.inner.stopping.store(true, Ordering::SeqCst);
         let ids: Vec<Uuid> = self.inner.live.lock().await.keys().copied().collect();
-        futures::future::join_all(
-            ids.into_iter()
-                .map(|id| self.close(id, EndReason::ServerShutdown)),
-        )
-        .await;
+        futures::future::join_all(ids.into_iter().map(|id| self.close(id, EndReason::ServerShutdown))).await;
     }
 
     /// The workspace a shell on `env_id` starts in, and the running build's checkout if any.
     async fn workdir(&self, env_id: Uuid) -> (PathBuf, Option<PathBuf>) {
-        let dir = self
-            .inner
-            .cfg
-            .data_dir
-            .join("envs")
-            .join(env_id.to_string());
+        let dir = self.inner.cfg.data_dir.join("envs").join(env_id.to_string());
         (dir, self.inner.instances.workspace(env_id).await)
     }
 

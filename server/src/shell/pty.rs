@@ -17,32 +17,16 @@ pub struct OsUser {
 /// Resolves the configured user. As root with a known user: that user. Otherwise the
 /// console's own user (an unknown name is logged, not fatal: "where the host allows it").
 pub fn resolve_user(configured: &str) -> OsUser {
-    let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| "console".into());
+    let me = nix::unistd::User::from_uid(nix::unistd::geteuid()).ok().flatten().map(|u| u.name).unwrap_or_else(|| "console".into());
     let wanted = configured.trim();
     if !nix::unistd::geteuid().is_root() || wanted.is_empty() || wanted == "-" {
-        return OsUser {
-            name: me,
-            ids: None,
-        };
+        return OsUser { name: me, ids: None };
     }
     match nix::unistd::User::from_name(wanted) {
-        Ok(Some(u)) if !u.uid.is_root() => OsUser {
-            name: u.name,
-            ids: Some((u.uid.as_raw(), u.gid.as_raw())),
-        },
+        Ok(Some(u)) if !u.uid.is_root() => OsUser { name: u.name, ids: Some((u.uid.as_raw(), u.gid.as_raw())) },
         _ => {
-            tracing::warn!(
-                user = wanted,
-                "shell user not found (or root): shells run as the console's user"
-            );
-            OsUser {
-                name: me,
-                ids: None,
-            }
+            tracing::warn!(user = wanted, "shell user not found (or root): shells run as the console's user");
+            OsUser { name: me, ids: None }
         }
     }
 }
@@ -77,14 +61,7 @@ fn argv(s: &Spawn<'_>) -> Vec<String> {
         // setpriv (util-linux) drops to the user and keeps no supplementary groups; the
         // shell can never gain privileges again (no_new_privs).
         Some((uid, gid)) => {
-            let mut v = vec![
-                "setpriv".to_string(),
-                format!("--reuid={uid}"),
-                format!("--regid={gid}"),
-                "--clear-groups".into(),
-                "--no-new-privs".into(),
-                "--".into(),
-            ];
+            let mut v = vec!["setpriv".to_string(), format!("--reuid={uid}"), format!("--regid={gid}"), "--clear-groups".into(), "--no-new-privs".into(), "--".into()];
             v.extend(inner);
             v
         }
@@ -94,39 +71,22 @@ fn argv(s: &Spawn<'_>) -> Vec<String> {
 
 pub fn spawn(s: Spawn<'_>) -> Result<Pty> {
     let (pty, pts) = pty_process::open().context("open a PTY")?;
-    pty.resize(pty_process::Size::new(s.rows.max(2), s.cols.max(2)))
-        .context("size the PTY")?;
+    pty.resize(pty_process::Size::new(s.rows.max(2), s.cols.max(2))).context("size the PTY")?;
     let args = argv(&s);
-    let cmd = pty_process::Command::new(&args[0])
-        .args(&args[1..])
-        .env_clear()
-        .envs(s.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(s.workdir);
+    let cmd = pty_process::Command::new(&args[0]).args(&args[1..]).env_clear().envs(s.env.iter().map(|(k, v)| (k, v))).current_dir(s.workdir);
     // `spawn` takes the slave side: once it returns only the child holds it, so reads end
     // when the shell's session is gone.
-    let child = cmd
-        .spawn(pts)
-        .with_context(|| format!("start {}", args.join(" ")))?;
+    let child = cmd.spawn(pts).with_context(|| format!("start {}", args.join(" ")))?;
     let pid = child.id().context("the shell has no pid")? as i32;
     let (reader, writer) = pty.into_split();
-    Ok(Pty {
-        reader,
-        writer,
-        child,
-        pid,
-    })
+    Ok(Pty { reader, writer, child, pid })
 }
 
 /// Makes `dir` (and nothing below it) the shell user's, so the shell can write there.
 pub fn prepare_workdir(dir: &Path, user: &OsUser) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     if let Some((uid, gid)) = user.ids {
-        nix::unistd::chown(
-            dir,
-            Some(nix::unistd::Uid::from_raw(uid)),
-            Some(nix::unistd::Gid::from_raw(gid)),
-        )
-        .with_context(|| format!("chown {}", dir.display()))?;
+        nix::unistd::chown(dir, Some(nix::unistd::Uid::from_raw(uid)), Some(nix::unistd::Gid::from_raw(gid))).with_context(|| format!("chown {}", dir.display()))?;
     }
     Ok(dir.to_path_buf())
 }
@@ -134,9 +94,7 @@ pub fn prepare_workdir(dir: &Path, user: &OsUser) -> Result<PathBuf> {
 /// Every process of the shell's session (the shell, its jobs in their own process groups,
 /// their children), found through /proc.
 pub fn session_members(sid: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
+    let Ok(dir) = std::fs::read_dir("/proc") else { return vec![] };
     dir.filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
         .filter(|pid| {
@@ -186,73 +144,22 @@ mod tests {
 
     #[test]
     fn a_root_console_drops_to_the_shell_user_with_setpriv() {
-        let user = OsUser {
-            name: "nobody".into(),
-            ids: Some((65534, 65534)),
-        };
-        let s = Spawn {
-            shell: Path::new("/bin/bash"),
-            user: &user,
-            workdir: Path::new("/tmp"),
-            env: vec![],
-            cols: 80,
-            rows: 24,
-        };
-        assert_eq!(
-            argv(&s),
-            [
-                "setpriv",
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "--no-new-privs",
-                "--",
-                "/bin/bash",
-                "--noprofile",
-                "--norc",
-                "-i"
-            ]
-        );
-        let me = OsUser {
-            name: "me".into(),
-            ids: None,
-        };
-        let s = Spawn {
-            shell: Path::new("/bin/sh"),
-            user: &me,
-            workdir: Path::new("/tmp"),
-            env: vec![],
-            cols: 80,
-            rows: 24,
-        };
+        let user = OsUser { name: "nobody".into(), ids: Some((65534, 65534)) };
+        let s = Spawn { shell: Path::new("/bin/bash"), user: &user, workdir: Path::new("/tmp"), env: vec![], cols: 80, rows: 24 };
+        assert_eq!(argv(&s), ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--no-new-privs", "--", "/bin/bash", "--noprofile", "--norc", "-i"]);
+        let me = OsUser { name: "me".into(), ids: None };
+        let s = Spawn { shell: Path::new("/bin/sh"), user: &me, workdir: Path::new("/tmp"), env: vec![], cols: 80, rows: 24 };
         assert_eq!(argv(&s), ["/bin/sh", "-i"]);
     }
 
     #[tokio::test]
     async fn a_shell_runs_in_a_pty_and_its_whole_session_is_killed() {
-        let me = OsUser {
-            name: "me".into(),
-            ids: None,
-        };
+        let me = OsUser { name: "me".into(), ids: None };
         let dir = std::env::temp_dir();
-        let env = vec![
-            ("PATH".to_string(), "/usr/bin:/bin".to_string()),
-            ("PS1".to_string(), "$ ".to_string()),
-        ];
-        let mut pty = spawn(Spawn {
-            shell: Path::new("/bin/sh"),
-            user: &me,
-            workdir: &dir,
-            env,
-            cols: 100,
-            rows: 30,
-        })
-        .unwrap();
+        let env = vec![("PATH".to_string(), "/usr/bin:/bin".to_string()), ("PS1".to_string(), "$ ".to_string())];
+        let mut pty = spawn(Spawn { shell: Path::new("/bin/sh"), user: &me, workdir: &dir, env, cols: 100, rows: 30 }).unwrap();
         // A background job in its own process group must die with the session too.
-        pty.writer
-            .write_all(b"sleep 300 & stty size; tty\n")
-            .await
-            .unwrap();
+        pty.writer.write_all(b"sleep 300 & stty size; tty\n").await.unwrap();
         let mut seen = Vec::new();
         let mut buf = [0u8; 4096];
         let read = async {
@@ -263,20 +170,12 @@ mod tests {
                 }
             }
         };
-        tokio::time::timeout(std::time::Duration::from_secs(10), read)
-            .await
-            .expect("the shell answers");
+        tokio::time::timeout(std::time::Duration::from_secs(10), read).await.expect("the shell answers");
         let out = String::from_utf8_lossy(&seen).to_string();
         assert!(out.contains("30 100"), "stty size in the PTY: {out:?}");
-        assert!(
-            session_members(pty.pid).len() >= 2,
-            "shell and its sleep share the session"
-        );
+        assert!(session_members(pty.pid).len() >= 2, "shell and its sleep share the session");
         kill_session(pty.pid, std::time::Duration::from_millis(500)).await;
-        assert!(
-            session_members(pty.pid).is_empty(),
-            "nothing of the session survives"
-        );
+        assert!(session_members(pty.pid).is_empty(), "nothing of the session survives");
         // With the shell gone the master's reads end.
         let end = async {
             loop {
@@ -286,9 +185,7 @@ mod tests {
                 }
             }
         };
-        tokio::time::timeout(std::time::Duration::from_secs(5), end)
-            .await
-            .expect("EOF after the session is killed");
+        tokio::time::timeout(std::time::Duration::from_secs(5), end).await.expect("EOF after the session is killed");
         let _ = pty.child.wait().await;
     }
 }

@@ -28,43 +28,21 @@ pub struct Recorder {
 
 impl Recorder {
     /// Starts the writer task; `flush_every` is how long a batch may wait for more events.
-    pub fn start(
-        db: Db,
-        claims: DbClaims,
-        session_id: Uuid,
-        started: Instant,
-        flush_every: Duration,
-    ) -> Recorder {
+    pub fn start(db: Db, claims: DbClaims, session_id: Uuid, started: Instant, flush_every: Duration) -> Recorder {
         let (tx, rx) = mpsc::channel(4096);
         let writer = tokio::spawn(write_loop(db, claims, session_id, rx, flush_every));
-        Recorder {
-            started,
-            next: Mutex::new(Next {
-                seq: 0,
-                tx: Some(tx),
-            }),
-            writer: Mutex::new(Some(writer)),
-        }
+        Recorder { started, next: Mutex::new(Next { seq: 0, tx: Some(tx) }), writer: Mutex::new(Some(writer)) }
     }
 
     /// Numbers the chunks (split to MAX_CHUNK) and hands back the sender to queue them with;
     /// None once closed.
-    fn stamp(
-        &self,
-        direction: ExecDirection,
-        data: &[u8],
-    ) -> Option<(mpsc::Sender<ExecEvent>, Vec<ExecEvent>)> {
+    fn stamp(&self, direction: ExecDirection, data: &[u8]) -> Option<(mpsc::Sender<ExecEvent>, Vec<ExecEvent>)> {
         let mut n = self.next.lock().unwrap_or_else(|e| e.into_inner());
         let tx = n.tx.clone()?;
         let offset_us = self.started.elapsed().as_micros() as i64;
         let mut out = Vec::new();
         for part in data.chunks(MAX_CHUNK) {
-            out.push(ExecEvent {
-                seq: n.seq,
-                direction,
-                offset_us,
-                data: part.to_vec(),
-            });
+            out.push(ExecEvent { seq: n.seq, direction, offset_us, data: part.to_vec() });
             n.seq += 1;
         }
         Some((tx, out))
@@ -91,13 +69,7 @@ impl Recorder {
     }
 }
 
-async fn write_loop(
-    db: Db,
-    claims: DbClaims,
-    session_id: Uuid,
-    mut rx: mpsc::Receiver<ExecEvent>,
-    flush_every: Duration,
-) -> u64 {
+async fn write_loop(db: Db, claims: DbClaims, session_id: Uuid, mut rx: mpsc::Receiver<ExecEvent>, flush_every: Duration) -> u64 {
     let mut lost = 0u64;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {

@@ -25,23 +25,13 @@ const MAX_MESSAGE: usize = 1 << 20;
 /// True when the browser's Origin names this console: the Host it connected to, or the
 /// configured public URL. A missing Origin (not a browser) is refused too.
 pub fn origin_allowed(headers: &HeaderMap, public_url: &str) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return false };
     let origin = origin.trim_end_matches('/');
-    let Some(origin_host) = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-    else {
-        return false;
-    };
+    let Some(origin_host) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) else { return false };
     if origin_host.is_empty() || origin_host.contains('/') {
         return false;
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
         return true;
     }
@@ -53,32 +43,20 @@ fn refuse(status: StatusCode, msg: &str) -> Response {
     (status, axum::Json(serde_json::json!({"error": msg}))).into_response()
 }
 
-pub async fn attach(
-    State(s): State<HttpState>,
-    Path(id): Path<Uuid>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
+pub async fn attach(State(s): State<HttpState>, Path(id): Path<Uuid>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     if !origin_allowed(&headers, &s.services.settings.public_url) {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "this WebSocket must be opened from the console's own pages",
-        );
+        return refuse(StatusCode::FORBIDDEN, "this WebSocket must be opened from the console's own pages");
     }
     let session = match viewer(&s, &headers, Capability::OpenShell).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let Some(shell) = s.services.shell.clone() else {
-        return app_error(AppError::Conflict(
-            "the web shell is not running on this console".into(),
-        ));
+        return app_error(AppError::Conflict("the web shell is not running on this console".into()));
     };
     let target = async {
         let mut tx = session.tx().await?;
-        let t = app::db::shell::session_target(&mut tx, id)
-            .await
-            .map_err(AppError::internal)?;
+        let t = app::db::shell::session_target(&mut tx, id).await.map_err(AppError::internal)?;
         tx.commit().await.map_err(AppError::internal)?;
         Ok::<_, AppError>(t)
     }
@@ -89,16 +67,10 @@ pub async fn attach(
         Err(e) => return app_error(e),
     };
     if t.user_id != session.user_id() {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "only the person who opened a shell session can attach to it",
-        );
+        return refuse(StatusCode::FORBIDDEN, "only the person who opened a shell session can attach to it");
     }
     if !may_open_shell(session.role(), t.stage) {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "your role cannot open a shell on this environment",
-        );
+        return refuse(StatusCode::FORBIDDEN, "your role cannot open a shell on this environment");
     }
     let live = match shell.attach(&t, &session.claims).await {
         Ok(l) => l,
@@ -108,15 +80,11 @@ pub async fn attach(
             return app_error(AppError::internal("the shell could not start"));
         }
     };
-    ws.max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| run(socket, live, shell))
+    ws.max_message_size(MAX_MESSAGE).on_upgrade(move |socket| run(socket, live, shell))
 }
 
 async fn run(mut socket: WebSocket, live: Arc<LiveSession>, shell: ShellService) {
-    let left = live
-        .deadline
-        .saturating_duration_since(std::time::Instant::now())
-        .as_secs();
+    let left = live.deadline.saturating_duration_since(std::time::Instant::now()).as_secs();
     let hello = serde_json::json!({
         "type": "hello", "session": live.id, "environment": live.target.environment_name,
         "stage": live.target.stage, "expires_at": live.target.expires_at, "seconds_left": left,
@@ -124,11 +92,7 @@ async fn run(mut socket: WebSocket, live: Arc<LiveSession>, shell: ShellService)
     });
     let mut ended = live.ended();
     let (recent, mut frames) = live.attach();
-    if socket
-        .send(Message::Text(hello.to_string().into()))
-        .await
-        .is_err()
-    {
+    if socket.send(Message::Text(hello.to_string().into())).await.is_err() {
         return;
     }
     if !recent.is_empty() && socket.send(Message::Binary(recent.into())).await.is_err() {
@@ -173,16 +137,10 @@ async fn run(mut socket: WebSocket, live: Arc<LiveSession>, shell: ShellService)
 
 /// A JSON control message from the browser; an error text for anything malformed.
 async fn control(live: &LiveSession, shell: &ShellService, text: &str) -> Result<(), String> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|_| "control messages are JSON objects".to_string())?;
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|_| "control messages are JSON objects".to_string())?;
     match v.get("type").and_then(|t| t.as_str()) {
         Some("resize") => {
-            let dim = |k: &str| {
-                v.get(k)
-                    .and_then(|n| n.as_u64())
-                    .filter(|n| (2..=1000).contains(n))
-                    .map(|n| n as u16)
-            };
+            let dim = |k: &str| v.get(k).and_then(|n| n.as_u64()).filter(|n| (2..=1000).contains(n)).map(|n| n as u16);
             let (Some(cols), Some(rows)) = (dim("cols"), dim("rows")) else {
                 return Err("resize needs cols and rows from 2 to 1000".into());
             };
@@ -215,27 +173,12 @@ mod tests {
 
     #[test]
     fn only_the_consoles_own_origin_may_open_a_shell_socket() {
-        assert!(origin_allowed(
-            &h(Some("http://127.0.0.1:3000"), "127.0.0.1:3000"),
-            ""
-        ));
-        assert!(origin_allowed(
-            &h(Some("https://ops.example.com"), "10.0.0.5:3000"),
-            "https://ops.example.com/"
-        ));
-        assert!(!origin_allowed(
-            &h(Some("http://evil.example"), "127.0.0.1:3000"),
-            "http://127.0.0.1:3000"
-        ));
+        assert!(origin_allowed(&h(Some("http://127.0.0.1:3000"), "127.0.0.1:3000"), ""));
+        assert!(origin_allowed(&h(Some("https://ops.example.com"), "10.0.0.5:3000"), "https://ops.example.com/"));
+        assert!(!origin_allowed(&h(Some("http://evil.example"), "127.0.0.1:3000"), "http://127.0.0.1:3000"));
         assert!(!origin_allowed(&h(None, "127.0.0.1:3000"), ""));
         assert!(!origin_allowed(&h(Some("null"), "127.0.0.1:3000"), ""));
-        assert!(!origin_allowed(
-            &h(Some("http://127.0.0.1:3000.evil.example"), "127.0.0.1:3000"),
-            ""
-        ));
-        assert!(!origin_allowed(
-            &h(Some("http://127.0.0.1:3000/x"), "127.0.0.1:3000"),
-            ""
-        ));
+        assert!(!origin_allowed(&h(Some("http://127.0.0.1:3000.evil.example"), "127.0.0.1:3000"), ""));
+        assert!(!origin_allowed(&h(Some("http://127.0.0.1:3000/x"), "127.0.0.1:3000"), ""));
     }
 }

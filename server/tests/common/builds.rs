@@ -73,10 +73,7 @@ impl Repo {
     pub fn with_steps(steps: &str) -> (Repo, String) {
         let r = Repo::new();
         let index = format!("<!doctype html><html><body><h1>{MARKER}</h1></body></html>\n");
-        let sha = r.commit(
-            &[(".odooops.toml", steps), ("index.html", &index)],
-            "first commit",
-        );
+        let sha = r.commit(&[(".odooops.toml", steps), ("index.html", &index)], "first commit");
         (r, sha)
     }
 
@@ -99,11 +96,7 @@ impl Repo {
             .env("HOME", &self.dir)
             .output()
             .expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -167,14 +160,7 @@ pub fn delete_payload(branch: &str) -> Vec<u8> {
 }
 
 /// POSTs `body` to the project's webhook with GitHub's headers; `signature` None sends none.
-pub async fn deliver_raw(
-    app: &TestApp,
-    project_id: Uuid,
-    event: &str,
-    guid: &str,
-    body: Vec<u8>,
-    signature: Option<String>,
-) -> reqwest::Response {
+pub async fn deliver_raw(app: &TestApp, project_id: Uuid, event: &str, guid: &str, body: Vec<u8>, signature: Option<String>) -> reqwest::Response {
     let mut req = app
         .client()
         .post(app.url(&format!("/api/webhooks/github/{project_id}")))
@@ -189,20 +175,12 @@ pub async fn deliver_raw(
 }
 
 /// A correctly signed delivery; returns the status and the JSON answer.
-pub async fn deliver(
-    app: &TestApp,
-    event: &str,
-    guid: &str,
-    body: Vec<u8>,
-) -> (u16, serde_json::Value) {
+pub async fn deliver(app: &TestApp, event: &str, guid: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
     let sig = odooops::builds::github::sign(SECRET, &body);
     let res = deliver_raw(app, app.project_id, event, guid, body, Some(sig)).await;
     let status = res.status().as_u16();
     let text = res.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({ "raw": text })),
-    )
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({ "raw": text })))
 }
 
 /// Pushes `sha` of `branch`; returns the id of the build it queued.
@@ -210,18 +188,11 @@ pub async fn push(app: &TestApp, branch: &str, sha: &str) -> Uuid {
     let guid = Uuid::new_v4().to_string();
     let (status, body) = deliver(app, "push", &guid, push_payload(branch, sha, "a commit")).await;
     assert_eq!(status, 202, "push accepted: {body}");
-    body["build_id"]
-        .as_str()
-        .and_then(|s| Uuid::parse_str(s).ok())
-        .expect("a build id")
+    body["build_id"].as_str().and_then(|s| Uuid::parse_str(s).ok()).expect("a build id")
 }
 
 pub async fn build_state(app: &TestApp, build_id: Uuid) -> String {
-    sqlx::query_scalar("select state::text from ops.builds where id = $1")
-        .bind(build_id)
-        .fetch_one(&app.owner)
-        .await
-        .unwrap()
+    sqlx::query_scalar("select state::text from ops.builds where id = $1").bind(build_id).fetch_one(&app.owner).await.unwrap()
 }
 
 /// Waits until the build has finished (any final state) and returns that state.
@@ -244,11 +215,7 @@ pub async fn wait_finished(app: &TestApp, build_id: Uuid, within: Duration) -> S
 pub async fn wait_until(app: &TestApp, sql: &str, id: Uuid, within: Duration, what: &str) {
     let deadline = Instant::now() + within;
     loop {
-        let ok: Option<bool> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
-            .bind(id)
-            .fetch_optional(&app.owner)
-            .await
-            .unwrap();
+        let ok: Option<bool> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).bind(id).fetch_optional(&app.owner).await.unwrap();
         if ok == Some(true) {
             return;
         }
@@ -259,35 +226,18 @@ pub async fn wait_until(app: &TestApp, sql: &str, id: Uuid, within: Duration, wh
 
 /// The build's log messages in reading order.
 pub async fn log_messages(app: &TestApp, build_id: Uuid) -> Vec<String> {
-    sqlx::query_scalar("select message from ops.run_events where job_id = $1 order by tx, id")
-        .bind(build_id)
-        .fetch_all(&app.owner)
-        .await
-        .unwrap()
+    sqlx::query_scalar("select message from ops.run_events where job_id = $1 order by tx, id").bind(build_id).fetch_all(&app.owner).await.unwrap()
 }
 
 /// Creates an API token through the admin screen's server function; returns the secret.
 pub async fn api_token(app: &TestApp, role: Role, project: &str) -> String {
     let (admin, _, _) = app.logged_in(Role::Admin).await;
     let name = format!("ci-{}", &Uuid::new_v4().simple().to_string()[..6]);
-    let form = [
-        ("token[name]", name.as_str()),
-        ("token[role]", role.as_str()),
-        ("token[project]", project),
-        ("token[expires_in_days]", "30"),
-    ];
-    let res = admin
-        .post(app.url("/api/tokens/create"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let form = [("token[name]", name.as_str()), ("token[role]", role.as_str()), ("token[project]", project), ("token[expires_in_days]", "30")];
+    let res = admin.post(app.url("/api/tokens/create")).form(&form).send().await.unwrap();
     assert_eq!(res.status(), 200, "token created");
     let created: serde_json::Value = res.json().await.unwrap();
-    created["token"]
-        .as_str()
-        .expect("the token is shown once")
-        .to_string()
+    created["token"].as_str().expect("the token is shown once").to_string()
 }
 
 /// Creates an external build through the CI API; returns its id.
@@ -323,20 +273,11 @@ pub async fn ci_log(app: &TestApp, token: &str, build_id: Uuid, lines: &[(&str, 
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        res.status(),
-        202,
-        "{}",
-        res.text().await.unwrap_or_default()
-    );
+    assert_eq!(res.status(), 202, "{}", res.text().await.unwrap_or_default());
 }
 
 pub fn random_sha() -> String {
-    format!(
-        "{}{}",
-        Uuid::new_v4().simple(),
-        &Uuid::new_v4().simple().to_string()[..8]
-    )
+    format!("{}{}", Uuid::new_v4().simple(), &Uuid::new_v4().simple().to_string()[..8])
 }
 
 /// Waits until every committed log line of the cluster is past the readers' horizon
@@ -377,10 +318,7 @@ pub struct SseReader {
 
 impl SseReader {
     pub fn new(res: reqwest::Response) -> SseReader {
-        SseReader {
-            res,
-            buf: String::new(),
-        }
+        SseReader { res, buf: String::new() }
     }
 
     /// The next event (comments and keep-alives skipped), or None at the end or after `within`.
@@ -389,10 +327,7 @@ impl SseReader {
         loop {
             if let Some(pos) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..pos + 2).collect();
-                let mut ev = SseEvent {
-                    event: "message".into(),
-                    ..Default::default()
-                };
+                let mut ev = SseEvent { event: "message".into(), ..Default::default() };
                 let mut data = Vec::new();
                 let mut any = false;
                 for line in block.lines() {
@@ -423,12 +358,8 @@ impl SseReader {
                 }
                 continue;
             }
-            let chunk = tokio::time::timeout_at(deadline, self.res.chunk())
-                .await
-                .ok()?
-                .ok()??;
-            self.buf
-                .push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+            let chunk = tokio::time::timeout_at(deadline, self.res.chunk()).await.ok()?.ok()??;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
         }
     }
 
@@ -439,12 +370,8 @@ impl SseReader {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let ev = self.next(left).await?;
             if ev.event == "line" {
-                let v: serde_json::Value =
-                    serde_json::from_str(&ev.data).expect("a line event carries JSON");
-                return Some((
-                    ev.id.expect("a line event has an id"),
-                    v["message"].as_str().unwrap().to_string(),
-                ));
+                let v: serde_json::Value = serde_json::from_str(&ev.data).expect("a line event carries JSON");
+                return Some((ev.id.expect("a line event has an id"), v["message"].as_str().unwrap().to_string()));
             }
         }
     }
@@ -491,15 +418,8 @@ pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
 
 /// Process ids whose command line contains `pattern`.
 pub fn pgrep(pattern: &str) -> Vec<u32> {
-    let out = Command::new("pgrep")
-        .arg("-f")
-        .arg(pattern)
-        .output()
-        .expect("pgrep runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
+    let out = Command::new("pgrep").arg("-f").arg(pattern).output().expect("pgrep runs");
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
 pub fn remove_dir(p: &Path) {

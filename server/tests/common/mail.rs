@@ -19,25 +19,11 @@ pub async fn env_id(app: &TestApp, stage: Stage) -> Uuid {
 }
 
 /// Calls a server function as `client`; returns (status, JSON body).
-pub async fn call(
-    app: &TestApp,
-    client: &reqwest::Client,
-    endpoint: &str,
-    form: &[(&str, &str)],
-) -> (u16, serde_json::Value) {
-    let res = client
-        .post(app.url(&format!("/api/{endpoint}")))
-        .header("accept", "application/json")
-        .form(form)
-        .send()
-        .await
-        .unwrap();
+pub async fn call(app: &TestApp, client: &reqwest::Client, endpoint: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let res = client.post(app.url(&format!("/api/{endpoint}"))).header("accept", "application/json").form(form).send().await.unwrap();
     let status = res.status().as_u16();
     let text = res.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-    )
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
 }
 
 /// The environment's mailbox as a developer sees it (created on first view): (username, password).
@@ -46,28 +32,19 @@ pub async fn credentials(app: &TestApp, stage: Stage) -> (String, String) {
     let env = env_id(app, stage).await;
     let (status, body) = call(app, &client, "mailbox", &[("env_id", &env.to_string())]).await;
     assert_eq!(status, 200, "{body}");
-    (
-        body["username"].as_str().unwrap().to_string(),
-        body["password"].as_str().unwrap().to_string(),
-    )
+    (body["username"].as_str().unwrap().to_string(), body["password"].as_str().unwrap().to_string())
 }
 
 pub async fn count(app: &TestApp, env: Uuid) -> i64 {
-    sqlx::query_scalar("select count(*) from ops.mailbox_messages where environment_id = $1")
-        .bind(env)
-        .fetch_one(&app.owner)
-        .await
-        .unwrap()
+    sqlx::query_scalar("select count(*) from ops.mailbox_messages where environment_id = $1").bind(env).fetch_one(&app.owner).await.unwrap()
 }
 
 pub async fn stored_raw(app: &TestApp, env: Uuid) -> Vec<Vec<u8>> {
-    sqlx::query_scalar(
-        "select raw from ops.mailbox_messages where environment_id = $1 order by received_at, id",
-    )
-    .bind(env)
-    .fetch_all(&app.owner)
-    .await
-    .unwrap()
+    sqlx::query_scalar("select raw from ops.mailbox_messages where environment_id = $1 order by received_at, id")
+        .bind(env)
+        .fetch_all(&app.owner)
+        .await
+        .unwrap()
 }
 
 /// A line-level SMTP client.
@@ -78,12 +55,8 @@ pub struct Raw {
 impl Raw {
     /// Connects and returns the client with the greeting line.
     pub async fn connect(app: &TestApp) -> (Raw, String) {
-        let stream = TcpStream::connect(app.smtp_addr.expect("smtp listening"))
-            .await
-            .unwrap();
-        let mut raw = Raw {
-            r: BufReader::new(stream),
-        };
+        let stream = TcpStream::connect(app.smtp_addr.expect("smtp listening")).await.unwrap();
+        let mut raw = Raw { r: BufReader::new(stream) };
         let greeting = raw.reply().await;
         (raw, greeting)
     }
@@ -97,10 +70,7 @@ impl Raw {
         let mut all = Vec::new();
         loop {
             let mut line = String::new();
-            let n = tokio::time::timeout(Duration::from_secs(15), self.r.read_line(&mut line))
-                .await
-                .expect("reply within 15 s")
-                .unwrap_or(0);
+            let n = tokio::time::timeout(Duration::from_secs(15), self.r.read_line(&mut line)).await.expect("reply within 15 s").unwrap_or(0);
             if n == 0 {
                 return all.join("\n");
             }
@@ -143,10 +113,7 @@ impl Raw {
     /// True once the server has closed the connection.
     pub async fn closed(&mut self) -> bool {
         let mut buf = String::new();
-        matches!(
-            tokio::time::timeout(Duration::from_secs(5), self.r.read_line(&mut buf)).await,
-            Ok(Ok(0)) | Ok(Err(_))
-        )
+        matches!(tokio::time::timeout(Duration::from_secs(5), self.r.read_line(&mut buf)).await, Ok(Ok(0)) | Ok(Err(_)))
     }
 }
 

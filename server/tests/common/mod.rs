@@ -49,9 +49,7 @@ pub fn with_db(url: &str, db: &str) -> String {
 /// A fresh, migrated database; returns its owner URL.
 pub async fn fresh_database() -> String {
     let name = format!("t_{}", Uuid::new_v4().simple());
-    odooops::db::ensure_database(&cluster_url(), &name)
-        .await
-        .expect("create test database");
+    odooops::db::ensure_database(&cluster_url(), &name).await.expect("create test database");
     with_db(&cluster_url(), &name)
 }
 
@@ -60,8 +58,7 @@ pub fn config(db_url: &str) -> Config {
     let mut cli = odooops::config::Cli::parse_from(["odooops"]);
     cli.config.database_url = Some(app::auth::Secret::new(db_url));
     cli.config.addr = "127.0.0.1:0".into();
-    cli.config.data_dir =
-        std::env::temp_dir().join(format!("odooops-test-{}", Uuid::new_v4().simple()));
+    cli.config.data_dir = std::env::temp_dir().join(format!("odooops-test-{}", Uuid::new_v4().simple()));
     cli.config.db_pool_size = 6;
     // Builds start at once in tests (no batching window) and one worker is enough.
     cli.config.build_batch_seconds = 0;
@@ -84,40 +81,20 @@ impl TestApp {
 
     /// A console with a tweaked configuration (builds: workers, batch window, GitHub API…).
     pub async fn spawn_with(cfg: Config) -> TestApp {
-        let db_url = cfg
-            .database_url
-            .as_ref()
-            .expect("a database URL")
-            .expose()
-            .to_string();
+        let db_url = cfg.database_url.as_ref().expect("a database URL").expose().to_string();
         let db_url = db_url.as_str();
         let database = Database::open(&cfg).await.expect("open database");
-        let console = odooops::build(&cfg, &database)
-            .await
-            .expect("build console");
+        let console = odooops::build(&cfg, &database).await.expect("build console");
         let base = format!("http://{}", console.addr);
         let smtp_addr = console.smtp_addr;
-        let (services, services_shutdown, service_tasks) = (
-            console.services.clone(),
-            console.shutdown.clone(),
-            console.tasks,
-        );
+        let (services, services_shutdown, service_tasks) = (console.services.clone(), console.shutdown.clone(), console.tasks);
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(odooops::startup::serve(
-            console.listener,
-            console.router,
-            async {
-                let _ = rx.await;
-            },
-        ));
+        let task = tokio::spawn(odooops::startup::serve(console.listener, console.router, async {
+            let _ = rx.await;
+        }));
         let mut conn = database.owner.acquire().await.expect("owner connection");
-        let tenant_id = odooops::admin::ensure_tenant(&mut conn, "acme", "Acme Corp")
-            .await
-            .expect("tenant");
-        let project_id =
-            odooops::admin::create_project_in(&mut conn, tenant_id, "erp", "Acme ERP", "")
-                .await
-                .expect("project");
+        let tenant_id = odooops::admin::ensure_tenant(&mut conn, "acme", "Acme Corp").await.expect("tenant");
+        let project_id = odooops::admin::create_project_in(&mut conn, tenant_id, "erp", "Acme ERP", "").await.expect("project");
         drop(conn);
         TestApp {
             base,
@@ -142,16 +119,9 @@ impl TestApp {
     }
 
     pub async fn member_of(&self, tenant_id: Uuid, role: Role) -> (Uuid, String) {
-        let email = format!(
-            "{}-{}@example.com",
-            role.as_str(),
-            &Uuid::new_v4().simple().to_string()[..8]
-        );
+        let email = format!("{}-{}@example.com", role.as_str(), &Uuid::new_v4().simple().to_string()[..8]);
         let mut conn = self.owner.acquire().await.unwrap();
-        let id =
-            odooops::admin::upsert_member(&mut conn, tenant_id, &email, "Test", role, PASSWORD)
-                .await
-                .unwrap();
+        let id = odooops::admin::upsert_member(&mut conn, tenant_id, &email, "Test", role, PASSWORD).await.unwrap();
         (id, email)
     }
 
@@ -184,12 +154,7 @@ impl TestApp {
     pub async fn logged_in(&self, role: Role) -> (reqwest::Client, Uuid, String) {
         let (id, email) = self.member(role).await;
         let (client, res) = self.login(&email, PASSWORD).await;
-        assert_eq!(
-            res.status(),
-            200,
-            "login of {email} failed: {}",
-            res.text().await.unwrap_or_default()
-        );
+        assert_eq!(res.status(), 200, "login of {email} failed: {}", res.text().await.unwrap_or_default());
         (client, id, email)
     }
 
@@ -205,18 +170,11 @@ impl TestApp {
 
     /// Audit actions recorded so far (read as owner), oldest first.
     pub async fn audit_actions(&self) -> Vec<(String, Option<Uuid>, String)> {
-        sqlx::query_as("select action, tenant_id, actor_email from ops.audit_log order by id")
-            .fetch_all(&self.owner)
-            .await
-            .unwrap()
+        sqlx::query_as("select action, tenant_id, actor_email from ops.audit_log order by id").fetch_all(&self.owner).await.unwrap()
     }
 
     pub async fn stop(mut self) {
-        odooops::Console::stop_services(
-            &self.services_shutdown,
-            std::mem::take(&mut self.service_tasks),
-        )
-        .await;
+        odooops::Console::stop_services(&self.services_shutdown, std::mem::take(&mut self.service_tasks)).await;
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -13,19 +13,8 @@ async fn a_dockerfile_installing_os_packages_fails() {
     let report = run(Some(&ws), None, &GateSettings::default()).await;
     let r = gate(&report, GateId::SystemPackages);
     assert_eq!(r.status, GateStatus::Fail, "{r:?}");
-    assert_eq!(
-        r.summary,
-        "1 command installs OS packages at run time: libpq-dev, gdal-bin"
-    );
-    assert!(
-        has_evidence(
-            r,
-            "Dockerfile:2",
-            "RUN apt-get update && apt-get install -y libpq-dev"
-        ),
-        "{:?}",
-        evidence(r)
-    );
+    assert_eq!(r.summary, "1 command installs OS packages at run time: libpq-dev, gdal-bin");
+    assert!(has_evidence(r, "Dockerfile:2", "RUN apt-get update && apt-get install -y libpq-dev"), "{:?}", evidence(r));
     assert!(r.fix.contains("psycopg2-binary"), "{}", r.fix);
 }
 
@@ -39,11 +28,7 @@ async fn commented_installs_and_pip_pass() {
     ]);
     let r = run(Some(&ws), None, &GateSettings::default()).await;
     let r = gate(&r, GateId::SystemPackages);
-    assert_eq!(
-        (r.status, r.summary.as_str()),
-        (GateStatus::Pass, "no OS package installs in 3 build files"),
-        "{r:?}"
-    );
+    assert_eq!((r.status, r.summary.as_str()), (GateStatus::Pass, "no OS package installs in 3 build files"), "{r:?}");
 }
 
 // ---- 5. SMTP -------------------------------------------------------------------------------
@@ -57,83 +42,31 @@ async fn mail_servers_on_blocked_ports_fail_and_submission_ports_pass() {
     let report = run(None, Some(&db), &GateSettings::default()).await;
     let r = gate(&report, GateId::Smtp);
     assert_eq!(r.status, GateStatus::Fail, "{r:?}");
-    assert_eq!(
-        r.summary,
-        "1 mail server is set up on port 25 (allowed: 465 or 587)"
-    );
-    assert!(
-        has_evidence(
-            r,
-            &format!("database {}: ir_mail_server 1 (Office relay)", db.name),
-            "mail.example.com:25 (not allowed)"
-        ),
-        "{:?}",
-        evidence(r)
-    );
-    assert!(
-        !evidence(r).iter().any(|e| e.contains("2525")),
-        "inactive servers are not checked"
-    );
-    assert!(
-        r.explanation.contains("block port 25") && r.explanation.contains("2525"),
-        "{}",
-        r.explanation
-    );
+    assert_eq!(r.summary, "1 mail server is set up on port 25 (allowed: 465 or 587)");
+    assert!(has_evidence(r, &format!("database {}: ir_mail_server 1 (Office relay)", db.name), "mail.example.com:25 (not allowed)"), "{:?}", evidence(r));
+    assert!(!evidence(r).iter().any(|e| e.contains("2525")), "inactive servers are not checked");
+    assert!(r.explanation.contains("block port 25") && r.explanation.contains("2525"), "{}", r.explanation);
 
     db.exec("update ir_mail_server set smtp_port = 587").await;
     let r = run(None, Some(&db), &GateSettings::default()).await;
     let r = gate(&r, GateId::Smtp);
-    assert_eq!(
-        (r.status, r.summary.as_str()),
-        (
-            GateStatus::Pass,
-            "1 mail setting on allowed ports (465 or 587)"
-        ),
-        "{r:?}"
-    );
+    assert_eq!((r.status, r.summary.as_str()), (GateStatus::Pass, "1 mail setting on allowed ports (465 or 587)"), "{r:?}");
 }
 
 #[tokio::test]
 async fn smtp_port_in_odoo_conf_is_checked_and_comments_are_not() {
-    let ws = Workspace::new(&[(
-        "config/odoo.conf",
-        "[options]\nsmtp_server = relay.example.com\n; smtp_port = 25\nsmtp_port = 2525\n",
-    )]);
+    let ws = Workspace::new(&[("config/odoo.conf", "[options]\nsmtp_server = relay.example.com\n; smtp_port = 25\nsmtp_port = 2525\n")]);
     let db = EnvDb::new().await; // no ir_mail_server table: that part is skipped
     let report = run(Some(&ws), Some(&db), &GateSettings::default()).await;
     let r = gate(&report, GateId::Smtp);
     assert_eq!(r.status, GateStatus::Fail, "{r:?}");
-    assert!(
-        has_evidence(r, "config/odoo.conf:4", "smtp_port = 2525 (not allowed)"),
-        "{:?}",
-        evidence(r)
-    );
-    assert!(
-        !evidence(r).iter().any(|e| e.contains(":3 ")),
-        "the commented line does not count: {:?}",
-        evidence(r)
-    );
-    assert!(
-        has_evidence(
-            r,
-            &format!("database {}: ir_mail_server", db.name),
-            "no such table"
-        ),
-        "{:?}",
-        evidence(r)
-    );
+    assert!(has_evidence(r, "config/odoo.conf:4", "smtp_port = 2525 (not allowed)"), "{:?}", evidence(r));
+    assert!(!evidence(r).iter().any(|e| e.contains(":3 ")), "the commented line does not count: {:?}", evidence(r));
+    assert!(has_evidence(r, &format!("database {}: ir_mail_server", db.name), "no such table"), "{:?}", evidence(r));
 
-    let ok = Workspace::new(&[
-        ("odoo.conf", "[options]\nsmtp_port = 465\n"),
-        (".env", "SMTP_PORT=587\n"),
-    ]);
+    let ok = Workspace::new(&[("odoo.conf", "[options]\nsmtp_port = 465\n"), (".env", "SMTP_PORT=587\n")]);
     let r = run(Some(&ok), None, &GateSettings::default()).await;
-    assert_eq!(
-        gate(&r, GateId::Smtp).status,
-        GateStatus::Pass,
-        "{:?}",
-        gate(&r, GateId::Smtp)
-    );
+    assert_eq!(gate(&r, GateId::Smtp).status, GateStatus::Pass, "{:?}", gate(&r, GateId::Smtp));
 }
 
 // ---- 6. Long-lived connections -------------------------------------------------------------
@@ -148,25 +81,10 @@ async fn workers_and_gevent_port_warn() {
     let r = gate(&report, GateId::LongLivedConnections);
     assert_eq!(r.status, GateStatus::Warn, "{r:?}");
     assert_eq!(r.summary, "3 places count on long-lived connections");
-    assert!(
-        has_evidence(r, "odoo.conf:2", "workers = 4 (multi-process mode"),
-        "{:?}",
-        evidence(r)
-    );
-    assert!(
-        has_evidence(r, "odoo.conf:3", "gevent_port = 8072"),
-        "{:?}",
-        evidence(r)
-    );
-    assert!(
-        has_evidence(r, "addons/sync/listener.py:5", "SQL LISTEN"),
-        "{:?}",
-        evidence(r)
-    );
-    assert!(
-        r.explanation.contains("deploys") && r.fix.contains("reconnect"),
-        "{r:?}"
-    );
+    assert!(has_evidence(r, "odoo.conf:2", "workers = 4 (multi-process mode"), "{:?}", evidence(r));
+    assert!(has_evidence(r, "odoo.conf:3", "gevent_port = 8072"), "{:?}", evidence(r));
+    assert!(has_evidence(r, "addons/sync/listener.py:5", "SQL LISTEN"), "{:?}", evidence(r));
+    assert!(r.explanation.contains("deploys") && r.fix.contains("reconnect"), "{r:?}");
 }
 
 #[tokio::test]
@@ -178,9 +96,5 @@ async fn a_clean_workspace_passes_the_connection_gate() {
     ]);
     let r = run(Some(&ws), None, &GateSettings::default()).await;
     let r = gate(&r, GateId::LongLivedConnections);
-    assert_eq!(
-        (r.status, r.summary.as_str()),
-        (GateStatus::Pass, "nothing counts on long-lived connections"),
-        "{r:?}"
-    );
+    assert_eq!((r.status, r.summary.as_str()), (GateStatus::Pass, "nothing counts on long-lived connections"), "{r:?}");
 }

@@ -6,77 +6,28 @@ use app::models::{GateId, GateSettings, GateStatus};
 
 #[tokio::test]
 async fn object_count_warns_and_fails_at_the_configured_thresholds() {
-    assert_eq!(
-        (
-            GateSettings::default().objects_warn,
-            GateSettings::default().objects_fail
-        ),
-        (8_000, 10_000)
-    );
+    assert_eq!((GateSettings::default().objects_warn, GateSettings::default().objects_fail), (8_000, 10_000));
     let db = EnvDb::new().await;
-    let tables: String = (0..70)
-        .map(|i| format!("create table t{i} (v int);\n"))
-        .collect();
+    let tables: String = (0..70).map(|i| format!("create table t{i} (v int);\n")).collect();
     db.exec(&tables).await;
 
-    let strict = GateSettings {
-        objects_warn: 40,
-        objects_fail: 60,
-        ..Default::default()
-    };
+    let strict = GateSettings { objects_warn: 40, objects_fail: 60, ..Default::default() };
     let report = run(None, Some(&db), &strict).await;
     let r = gate(&report, GateId::ObjectCount);
     assert_eq!(r.status, GateStatus::Fail, "{r:?}");
     assert_eq!(r.summary, "71 objects in the database (limit 60)");
-    assert!(
-        has_evidence(
-            r,
-            &format!("database {}: pg_class", db.name),
-            "70 relations"
-        ),
-        "{:?}",
-        evidence(r)
-    );
-    assert!(
-        has_evidence(
-            r,
-            &format!("database {}: pg_namespace", db.name),
-            "1 schemas"
-        ),
-        "{:?}",
-        evidence(r)
-    );
-    assert!(
-        has_evidence(
-            r,
-            &format!("database {}: total", db.name),
-            "71 objects (warn at 40, fail at 60)"
-        ),
-        "{:?}",
-        evidence(r)
-    );
+    assert!(has_evidence(r, &format!("database {}: pg_class", db.name), "70 relations"), "{:?}", evidence(r));
+    assert!(has_evidence(r, &format!("database {}: pg_namespace", db.name), "1 schemas"), "{:?}", evidence(r));
+    assert!(has_evidence(r, &format!("database {}: total", db.name), "71 objects (warn at 40, fail at 60)"), "{:?}", evidence(r));
 
-    let warn = GateSettings {
-        objects_warn: 40,
-        objects_fail: 100,
-        ..Default::default()
-    };
+    let warn = GateSettings { objects_warn: 40, objects_fail: 100, ..Default::default() };
     let r = run(None, Some(&db), &warn).await;
     assert_eq!(gate(&r, GateId::ObjectCount).status, GateStatus::Warn);
-    assert_eq!(
-        gate(&r, GateId::ObjectCount).summary,
-        "71 objects in the database (fails at 100)"
-    );
+    assert_eq!(gate(&r, GateId::ObjectCount).summary, "71 objects in the database (fails at 100)");
 
     let r = run(None, Some(&db), &GateSettings::default()).await;
     let r = gate(&r, GateId::ObjectCount);
-    assert_eq!(
-        (r.status, r.summary.as_str()),
-        (
-            GateStatus::Pass,
-            "71 objects in the database (warns at 8,000)"
-        )
-    );
+    assert_eq!((r.status, r.summary.as_str()), (GateStatus::Pass, "71 objects in the database (warns at 8,000)"));
 }
 
 #[tokio::test]
@@ -96,26 +47,10 @@ async fn object_count_covers_functions_types_constraints_triggers_and_policies()
     let r = gate(&r, GateId::ObjectCount);
     let at = |c: &str| format!("database {}: {c}", db.name);
     // Table + its primary-key index; the enum (not its array type); pkey + check.
-    for (catalog, found) in [
-        ("pg_class", "2 relations"),
-        ("pg_proc", "1 functions"),
-        ("pg_type", "1 types"),
-        ("pg_constraint", "2 constraints"),
-        ("pg_trigger", "1 triggers"),
-        ("pg_policy", "1 row-level"),
-        ("pg_namespace", "2 schemas"),
-    ] {
-        assert!(
-            has_evidence(r, &at(catalog), found),
-            "{catalog}: {:?}",
-            evidence(r)
-        );
+    for (catalog, found) in [("pg_class", "2 relations"), ("pg_proc", "1 functions"), ("pg_type", "1 types"), ("pg_constraint", "2 constraints"), ("pg_trigger", "1 triggers"), ("pg_policy", "1 row-level"), ("pg_namespace", "2 schemas")] {
+        assert!(has_evidence(r, &at(catalog), found), "{catalog}: {:?}", evidence(r));
     }
-    assert!(
-        has_evidence(r, &at("total"), "10 objects"),
-        "{:?}",
-        evidence(r)
-    );
+    assert!(has_evidence(r, &at("total"), "10 objects"), "{:?}", evidence(r));
 }
 
 // ---- 3. Cron runtime -----------------------------------------------------------------------
@@ -128,11 +63,7 @@ async fn cron_db() -> EnvDb {
 }
 
 async fn active(db: &EnvDb, jobid: i64) -> bool {
-    sqlx::query_scalar("select active from cron.job where jobid = $1")
-        .bind(jobid)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap()
+    sqlx::query_scalar("select active from cron.job where jobid = $1").bind(jobid).fetch_one(&db.pool).await.unwrap()
 }
 
 #[tokio::test]
@@ -159,57 +90,14 @@ async fn cron_jobs_that_ran_past_the_limit_are_disabled_and_fail_the_gate() {
     let ids: Vec<i64> = report.disabled_jobs.iter().map(|j| j.job_id).collect();
     assert_eq!(ids, [1, 4], "{:?}", report.disabled_jobs);
     let first = &report.disabled_jobs[0];
-    assert_eq!(
-        (
-            first.source.as_str(),
-            first.name.as_str(),
-            first.limit_seconds
-        ),
-        ("pg_cron", "nightly-rollup", 900)
-    );
+    assert_eq!((first.source.as_str(), first.name.as_str(), first.limit_seconds), ("pg_cron", "nightly-rollup", 900));
     assert!((first.longest_seconds - 1200.0).abs() < 5.0, "{first:?}");
-    assert_eq!(
-        report.disabled_jobs[1].name, "select refresh_everything()",
-        "a job without a name goes by its command"
-    );
-    assert!(
-        !active(&db, 1).await && !active(&db, 4).await,
-        "disabled in the database"
-    );
-    assert!(
-        active(&db, 2).await && active(&db, 3).await,
-        "short and old runs leave their jobs alone"
-    );
-    assert!(
-        has_evidence(
-            r,
-            &format!("database {}: cron.job 1 (nightly-rollup)", db.name),
-            "longest run 20 min (limit 15 min); disabled"
-        ),
-        "{:?}",
-        evidence(r)
-    );
-    assert!(
-        has_evidence(
-            r,
-            &format!(
-                "database {}: cron.job 4 (select refresh_everything())",
-                db.name
-            ),
-            "still running after 16 min"
-        ),
-        "{:?}",
-        evidence(r)
-    );
-    assert!(
-        has_evidence(
-            r,
-            &format!("database {}: ir_cron", db.name),
-            "3 active Odoo scheduled actions"
-        ),
-        "{:?}",
-        evidence(r)
-    );
+    assert_eq!(report.disabled_jobs[1].name, "select refresh_everything()", "a job without a name goes by its command");
+    assert!(!active(&db, 1).await && !active(&db, 4).await, "disabled in the database");
+    assert!(active(&db, 2).await && active(&db, 3).await, "short and old runs leave their jobs alone");
+    assert!(has_evidence(r, &format!("database {}: cron.job 1 (nightly-rollup)", db.name), "longest run 20 min (limit 15 min); disabled"), "{:?}", evidence(r));
+    assert!(has_evidence(r, &format!("database {}: cron.job 4 (select refresh_everything())", db.name), "still running after 16 min"), "{:?}", evidence(r));
+    assert!(has_evidence(r, &format!("database {}: ir_cron", db.name), "3 active Odoo scheduled actions"), "{:?}", evidence(r));
 
     // The next run finds nothing active to disable.
     let again = run(None, Some(&db), &GateSettings::default()).await;
@@ -229,26 +117,13 @@ async fn short_cron_runs_pass_and_stay_active() {
     .await;
     let report = run(None, Some(&db), &GateSettings::default()).await;
     let r = gate(&report, GateId::CronRuntime);
-    assert_eq!(
-        (r.status, r.summary.as_str()),
-        (
-            GateStatus::Pass,
-            "no pg_cron job ran past 15 min in the last 24 h"
-        ),
-        "{r:?}"
-    );
+    assert_eq!((r.status, r.summary.as_str()), (GateStatus::Pass, "no pg_cron job ran past 15 min in the last 24 h"), "{r:?}");
     assert!(report.disabled_jobs.is_empty());
     assert!(active(&db, 7).await);
     // A stricter limit catches the one-minute run.
-    let strict = GateSettings {
-        cron_max_seconds: 30,
-        ..Default::default()
-    };
+    let strict = GateSettings { cron_max_seconds: 30, ..Default::default() };
     let report = run(None, Some(&db), &strict).await;
-    assert_eq!(
-        gate(&report, GateId::CronRuntime).summary,
-        "1 job ran past 30 s and was disabled"
-    );
+    assert_eq!(gate(&report, GateId::CronRuntime).summary, "1 job ran past 30 s and was disabled");
     assert!(!active(&db, 7).await);
 }
 
@@ -257,17 +132,6 @@ async fn a_database_without_pg_cron_passes_and_says_what_it_checked() {
     let db = EnvDb::new().await;
     let r = run(None, Some(&db), &GateSettings::default()).await;
     let r = gate(&r, GateId::CronRuntime);
-    assert_eq!(
-        (r.status, r.summary.as_str()),
-        (GateStatus::Pass, "no pg_cron jobs")
-    );
-    assert!(
-        has_evidence(
-            r,
-            &format!("database {}: cron.job", db.name),
-            "no pg_cron catalog"
-        ),
-        "{:?}",
-        evidence(r)
-    );
+    assert_eq!((r.status, r.summary.as_str()), (GateStatus::Pass, "no pg_cron jobs"));
+    assert!(has_evidence(r, &format!("database {}: cron.job", db.name), "no pg_cron catalog"), "{:?}", evidence(r));
 }

@@ -48,48 +48,23 @@ impl EnvDb {
     pub async fn new() -> EnvDb {
         let url = crate::common::fresh_database().await;
         let name = url.rsplit('/').next().unwrap().to_string();
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(2)
-            .connect(&url)
-            .await
-            .unwrap();
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&url).await.unwrap();
         EnvDb { url, name, pool }
     }
 
     pub async fn exec(&self, sql: &str) {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-            .execute(&self.pool)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&self.pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 }
 
-pub async fn run(
-    ws: Option<&Workspace>,
-    db: Option<&EnvDb>,
-    settings: &GateSettings,
-) -> GateReport {
-    let report = run_all(&GateInput {
-        workspace: ws.map(|w| w.path()),
-        database_url: db.map(|d| d.url.as_str()),
-        settings,
-    })
-    .await;
+pub async fn run(ws: Option<&Workspace>, db: Option<&EnvDb>, settings: &GateSettings) -> GateReport {
+    let report = run_all(&GateInput { workspace: ws.map(|w| w.path()), database_url: db.map(|d| d.url.as_str()), settings }).await;
     let order: Vec<GateId> = report.results.iter().map(|r| r.gate).collect();
     assert_eq!(order, GateId::ALL, "six results in order");
     for r in &report.results {
-        assert!(
-            !r.summary.is_empty() && !r.summary.contains('\n'),
-            "{:?}: one-line summary, got {:?}",
-            r.gate,
-            r.summary
-        );
+        assert!(!r.summary.is_empty() && !r.summary.contains('\n'), "{:?}: one-line summary, got {:?}", r.gate, r.summary);
         if matches!(r.status, GateStatus::Fail | GateStatus::Warn) {
-            assert!(
-                !r.explanation.is_empty() && !r.fix.is_empty(),
-                "{:?} explains itself: {r:?}",
-                r.gate
-            );
+            assert!(!r.explanation.is_empty() && !r.fix.is_empty(), "{:?} explains itself: {r:?}", r.gate);
             assert!(!r.evidence.is_empty(), "{:?} shows evidence: {r:?}", r.gate);
         }
     }
@@ -102,16 +77,11 @@ pub fn gate(report: &GateReport, id: GateId) -> &GateResult {
 
 /// The evidence as `location | found` lines, for assertions and failure messages.
 pub fn evidence(r: &GateResult) -> Vec<String> {
-    r.evidence
-        .iter()
-        .map(|e| format!("{} | {}", e.location, e.found))
-        .collect()
+    r.evidence.iter().map(|e| format!("{} | {}", e.location, e.found)).collect()
 }
 
 pub fn has_evidence(r: &GateResult, location: &str, found: &str) -> bool {
-    r.evidence
-        .iter()
-        .any(|e| e.location == location && e.found.contains(found))
+    r.evidence.iter().any(|e| e.location == location && e.found.contains(found))
 }
 
 /// pg_cron's two catalog tables with their real column shapes (pg_cron 1.3+). pg_cron itself is

@@ -56,10 +56,7 @@ pub const DEFAULT_ALLOWED_EXTENSIONS: [&str; 14] = [
 impl Default for GateSettings {
     fn default() -> GateSettings {
         GateSettings {
-            allowed_extensions: DEFAULT_ALLOWED_EXTENSIONS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            allowed_extensions: DEFAULT_ALLOWED_EXTENSIONS.iter().map(|s| s.to_string()).collect(),
             objects_warn: 8_000,
             objects_fail: 10_000,
             cron_max_seconds: 900,
@@ -76,17 +73,11 @@ impl GateSettings {
     /// Whether the database may have extension `name` (case-insensitive; `plpgsql` always).
     pub fn allows_extension(&self, name: &str) -> bool {
         let name = name.trim();
-        name.eq_ignore_ascii_case("plpgsql")
-            || self
-                .allowed_extensions
-                .iter()
-                .any(|a| a.trim().eq_ignore_ascii_case(name))
+        name.eq_ignore_ascii_case("plpgsql") || self.allowed_extensions.iter().any(|a| a.trim().eq_ignore_ascii_case(name))
     }
 
     pub fn allows_smtp_port(&self, port: i64) -> bool {
-        self.smtp_allowed_ports
-            .iter()
-            .any(|p| i64::from(*p) == port)
+        self.smtp_allowed_ports.iter().any(|p| i64::from(*p) == port)
     }
 
     /// Checks the settings as an admin would enter them; the error is a sentence for the form.
@@ -111,18 +102,12 @@ impl GateSettings {
             return Err("The longest allowed scheduled-job run must be at least 1 second.".into());
         }
         if !(1..=MAX_CRON_WINDOW_HOURS).contains(&self.cron_window_hours) {
-            return Err(format!(
-                "The scheduled-job look-back must be between 1 and {MAX_CRON_WINDOW_HOURS} hours."
-            ));
+            return Err(format!("The scheduled-job look-back must be between 1 and {MAX_CRON_WINDOW_HOURS} hours."));
         }
         if self.smtp_allowed_ports.is_empty() {
             return Err("Allow at least one SMTP port (465 and 587 are the usual ones).".into());
         }
-        if let Some(p) = self
-            .smtp_allowed_ports
-            .iter()
-            .find(|p| !(1..=65535).contains(*p))
-        {
+        if let Some(p) = self.smtp_allowed_ports.iter().find(|p| !(1..=65535).contains(*p)) {
             return Err(format!("{p} is not a port: ports go from 1 to 65535."));
         }
         Ok(())
@@ -131,9 +116,7 @@ impl GateSettings {
 
 fn valid_extension_name(name: &str) -> bool {
     let mut chars = name.chars();
-    let Some(first) = chars.next() else {
-        return false;
-    };
+    let Some(first) = chars.next() else { return false };
     name.len() <= 63
         && (first.is_ascii_lowercase() || first == '_')
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')

@@ -13,115 +13,33 @@ pub const PLACEHOLDERS: [&str; 4] = ["mail_host", "mail_port", "mail_user", "mai
 
 /// Functions a rule may call.
 pub const FUNCTIONS: &[&str] = &[
-    "abs",
-    "array_length",
-    "btrim",
-    "cardinality",
-    "ceil",
-    "char_length",
-    "chr",
-    "coalesce",
-    "concat",
-    "concat_ws",
-    "count",
-    "date_trunc",
-    "decode",
-    "encode",
-    "floor",
-    "gen_random_uuid",
-    "greatest",
-    "initcap",
-    "json_build_object",
-    "jsonb_build_object",
-    "jsonb_set",
-    "jsonb_strip_nulls",
-    "least",
-    "left",
-    "length",
-    "lower",
-    "lpad",
-    "ltrim",
-    "max",
-    "md5",
-    "min",
-    "now",
-    "nullif",
-    "position",
-    "random",
-    "regexp_replace",
-    "repeat",
-    "replace",
-    "right",
-    "round",
-    "rpad",
-    "rtrim",
-    "sha256",
-    "split_part",
-    "substr",
-    "substring",
-    "sum",
-    "to_json",
-    "to_jsonb",
-    "translate",
-    "trim",
-    "upper",
+    "abs", "array_length", "btrim", "cardinality", "ceil", "char_length", "chr", "coalesce", "concat", "concat_ws",
+    "count", "date_trunc", "decode", "encode", "floor", "gen_random_uuid", "greatest", "initcap", "json_build_object",
+    "jsonb_build_object", "jsonb_set", "jsonb_strip_nulls", "least", "left", "length", "lower", "lpad", "ltrim", "max",
+    "md5", "min", "now", "nullif", "position", "random", "regexp_replace", "repeat", "replace", "right", "round",
+    "rpad", "rtrim", "sha256", "split_part", "substr", "substring", "sum", "to_json", "to_jsonb", "translate",
+    "trim", "upper",
 ];
 
 /// Words that make a statement rather than an expression. Only a data-modifying `with`
 /// could change anything from inside an expression; the rest make the intent plain.
 /// (Common column names such as `comment` or `start` stay usable.)
 const FORBIDDEN: &[&str] = &[
-    "alter",
-    "call",
-    "copy",
-    "create",
-    "delete",
-    "do",
-    "drop",
-    "execute",
-    "grant",
-    "insert",
-    "into",
-    "listen",
-    "merge",
-    "notify",
-    "returning",
-    "revoke",
-    "set",
-    "truncate",
-    "update",
-    "vacuum",
-    "with",
+    "alter", "call", "copy", "create", "delete", "do", "drop", "execute", "grant", "insert", "into", "listen", "merge",
+    "notify", "returning", "revoke", "set", "truncate", "update", "vacuum", "with",
 ];
 
 /// Words allowed only inside parentheses (a sub-select).
 const SUBQUERY_ONLY: &[&str] = &[
-    "by",
-    "except",
-    "from",
-    "group",
-    "having",
-    "intersect",
-    "join",
-    "lateral",
-    "limit",
-    "offset",
-    "on",
-    "order",
-    "select",
-    "table",
-    "union",
-    "using",
-    "values",
-    "where",
-    "window",
+    "by", "except", "from", "group", "having", "intersect", "join", "lateral", "limit", "offset", "on", "order",
+    "select", "table", "union", "using", "values", "where", "window",
 ];
 
 /// Keywords that may be followed by `(` without being a function call.
 const KEYWORDS: &[&str] = &[
-    "all", "and", "any", "array", "as", "between", "case", "cast", "distinct", "else", "exists",
-    "from", "ilike", "in", "is", "join", "like", "not", "on", "or", "select", "similar", "some",
-    "then", "to", "using", "values", "when", "where",
+    "all", "and", "any", "array", "as", "between", "case", "cast", "distinct", "else", "exists", "from", "ilike",
+    "in", "is", "join", "like", "not", "on", "or", "select", "similar", "some", "then", "to", "using", "values",
+    "when", "where",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,9 +100,7 @@ pub struct Exclusion {
 
 impl Exclusion {
     pub fn matches(&self, schema: &str, table: &str, column: &str) -> bool {
-        self.schema.as_deref().is_none_or(|s| s == schema)
-            && self.table == table
-            && self.column == column
+        self.schema.as_deref().is_none_or(|s| s == schema) && self.table == table && self.column == column
     }
 }
 
@@ -195,20 +111,10 @@ pub fn exclusions(s: &str) -> Result<Vec<Exclusion>, String> {
         .map(|e| {
             let parts: Vec<&str> = e.split('.').collect();
             if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| !ident_ok(p)) {
-                return Err(format!(
-                    "“{e}” is not table.column (or schema.table.column)"
-                ));
+                return Err(format!("“{e}” is not table.column (or schema.table.column)"));
             }
-            let (schema, rest) = if parts.len() == 3 {
-                (Some(parts[0].to_string()), &parts[1..])
-            } else {
-                (None, &parts[..])
-            };
-            Ok(Exclusion {
-                schema,
-                table: rest[0].to_string(),
-                column: rest[1].to_string(),
-            })
+            let (schema, rest) = if parts.len() == 3 { (Some(parts[0].to_string()), &parts[1..]) } else { (None, &parts[..]) };
+            Ok(Exclusion { schema, table: rest[0].to_string(), column: rest[1].to_string() })
         })
         .collect()
 }
@@ -229,14 +135,7 @@ fn tokenize(sql: &str) -> Result<Vec<Tok>, String> {
     let b = sql.as_bytes();
     let mut toks = Vec::new();
     let mut i = 0;
-    let push = |toks: &mut Vec<Tok>, kind, text: String, start, end| {
-        toks.push(Tok {
-            kind,
-            text,
-            start,
-            end,
-        })
-    };
+    let push = |toks: &mut Vec<Tok>, kind, text: String, start, end| toks.push(Tok { kind, text, start, end });
     while i < b.len() {
         let c = b[i];
         let start = i;
@@ -246,13 +145,7 @@ fn tokenize(sql: &str) -> Result<Vec<Tok>, String> {
                 i += 1;
                 loop {
                     match b.get(i) {
-                        None => {
-                            return Err(format!(
-                                "unterminated {} starting at “{}”",
-                                if c == b'"' { "quoted name" } else { "string" },
-                                snippet(sql, start)
-                            ))
-                        }
+                        None => return Err(format!("unterminated {} starting at “{}”", if c == b'"' { "quoted name" } else { "string" }, snippet(sql, start))),
                         Some(&q) if q == c && b.get(i + 1) == Some(&c) => i += 2,
                         Some(&q) if q == c => break,
                         Some(_) => i += 1,
@@ -263,39 +156,20 @@ fn tokenize(sql: &str) -> Result<Vec<Tok>, String> {
                 if c == b'"' && (text.len() == 2 || text.contains('\0')) {
                     return Err("a quoted name is empty".into());
                 }
-                push(
-                    &mut toks,
-                    if c == b'"' { Kind::Quoted } else { Kind::Str },
-                    text,
-                    start,
-                    i,
-                );
+                push(&mut toks, if c == b'"' { Kind::Quoted } else { Kind::Str }, text, start, i);
             }
             _ if c.is_ascii_alphabetic() || c == b'_' => {
                 while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
                     i += 1;
                 }
                 match b.get(i) {
-                    Some(b'\'') => {
-                        return Err(format!(
-                            "prefixed strings such as E'…' are not supported (at “{}”)",
-                            snippet(sql, start)
-                        ))
-                    }
+                    Some(b'\'') => return Err(format!("prefixed strings such as E'…' are not supported (at “{}”)", snippet(sql, start))),
                     Some(b'$') => return Err("$ is not allowed in names".into()),
                     _ => {}
                 }
-                push(
-                    &mut toks,
-                    Kind::Word,
-                    sql[start..i].to_ascii_lowercase(),
-                    start,
-                    i,
-                );
+                push(&mut toks, Kind::Word, sql[start..i].to_ascii_lowercase(), start, i);
             }
-            _ if c.is_ascii_digit()
-                || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) =>
-            {
+            _ if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) => {
                 while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
                     i += 1;
                 }
@@ -312,21 +186,10 @@ fn tokenize(sql: &str) -> Result<Vec<Tok>, String> {
             }
             b'{' => {
                 let rest = &sql[i..];
-                let end = rest
-                    .find("}}")
-                    .filter(|_| rest.starts_with("{{"))
-                    .ok_or_else(|| {
-                        format!(
-                            "“{}”: placeholders look like {{{{mail_host}}}}",
-                            snippet(sql, start)
-                        )
-                    })?;
+                let end = rest.find("}}").filter(|_| rest.starts_with("{{")).ok_or_else(|| format!("“{}”: placeholders look like {{{{mail_host}}}}", snippet(sql, start)))?;
                 let name = rest[2..end].trim();
                 if !PLACEHOLDERS.contains(&name) {
-                    return Err(format!(
-                        "unknown placeholder {{{{{name}}}}} (known: {})",
-                        PLACEHOLDERS.map(|p| format!("{{{{{p}}}}}")).join(", ")
-                    ));
+                    return Err(format!("unknown placeholder {{{{{name}}}}} (known: {})", PLACEHOLDERS.map(|p| format!("{{{{{p}}}}}")).join(", ")));
                 }
                 i += end + 2;
                 push(&mut toks, Kind::Placeholder, name.to_string(), start, i);
@@ -344,8 +207,7 @@ fn tokenize(sql: &str) -> Result<Vec<Tok>, String> {
             }
             b';' => return Err("one expression only: no semicolons".into()),
             b'$' => return Err("dollar quoting and $1 parameters are not supported".into()),
-            b'+' | b'-' | b'*' | b'/' | b'<' | b'>' | b'=' | b'~' | b'!' | b'@' | b'#' | b'%'
-            | b'^' | b'&' | b'|' | b'?' | b':' => {
+            b'+' | b'-' | b'*' | b'/' | b'<' | b'>' | b'=' | b'~' | b'!' | b'@' | b'#' | b'%' | b'^' | b'&' | b'|' | b'?' | b':' => {
                 while i < b.len() && b"+-*/<>=~!@#%^&|?:".contains(&b[i]) {
                     i += 1;
                 }
@@ -382,26 +244,16 @@ fn check(toks: &[Tok]) -> Result<(), String> {
             Kind::Word => {
                 let w = t.text.as_str();
                 if FORBIDDEN.contains(&w) {
-                    return Err(format!(
-                        "“{w}” is not allowed: a rule is one expression, not a statement"
-                    ));
+                    return Err(format!("“{w}” is not allowed: a rule is one expression, not a statement"));
                 }
                 if depth == 0 && SUBQUERY_ONLY.contains(&w) {
-                    return Err(format!(
-                        "“{w}” is only allowed in a sub-select inside parentheses"
-                    ));
+                    return Err(format!("“{w}” is only allowed in a sub-select inside parentheses"));
                 }
                 if system_name(w) {
-                    return Err(
-                        "system catalogs and functions (pg_…, information_schema) are off limits"
-                            .into(),
-                    );
+                    return Err("system catalogs and functions (pg_…, information_schema) are off limits".into());
                 }
                 if next_open && !FUNCTIONS.contains(&w) && !KEYWORDS.contains(&w) {
-                    return Err(format!(
-                        "function “{w}” is not allowed (allowed: {})",
-                        FUNCTIONS.join(", ")
-                    ));
+                    return Err(format!("function “{w}” is not allowed (allowed: {})", FUNCTIONS.join(", ")));
                 }
                 if next_open && n > 0 && toks[n - 1].kind == Kind::Dot {
                     return Err("schema-qualified functions are not allowed".into());
@@ -409,10 +261,7 @@ fn check(toks: &[Tok]) -> Result<(), String> {
             }
             Kind::Quoted => {
                 if system_name(t.text.trim_matches('"')) {
-                    return Err(
-                        "system catalogs and functions (pg_…, information_schema) are off limits"
-                            .into(),
-                    );
+                    return Err("system catalogs and functions (pg_…, information_schema) are off limits".into());
                 }
                 if next_open {
                     return Err("quoted function names are not allowed".into());
@@ -467,18 +316,14 @@ pub fn assignments(set_sql: &str) -> Result<Vec<Assignment>, String> {
         if !matches!(col.kind, Kind::Word | Kind::Quoted) || eq.kind != Kind::Op || eq.text != "=" {
             return Err(shape.into());
         }
-        if col.kind == Kind::Word && (KEYWORDS.contains(&col.text.as_str()) || !ident_ok(&col.text))
-        {
+        if col.kind == Kind::Word && (KEYWORDS.contains(&col.text.as_str()) || !ident_ok(&col.text)) {
             return Err(format!("“{}” is not a column name", col.text));
         }
         let column = set_sql[col.start..col.end].to_string();
         if out.iter().any(|a| a.column.eq_ignore_ascii_case(&column)) {
             return Err(format!("column {column} is assigned twice"));
         }
-        out.push(Assignment {
-            column,
-            expr: (g[2].start, g[g.len() - 1].end),
-        });
+        out.push(Assignment { column, expr: (g[2].start, g[g.len() - 1].end) });
         group_start = n + 1;
     }
     Ok(out)
@@ -487,28 +332,15 @@ pub fn assignments(set_sql: &str) -> Result<Vec<Assignment>, String> {
 /// Checks a filter (the part after `where`).
 pub fn condition(where_sql: &str) -> Result<(), String> {
     let toks = tokenize(where_sql)?;
-    if toks
-        .first()
-        .is_some_and(|t| t.kind == Kind::Word && t.text == "where")
-    {
-        return Err(
-            "leave out the word WHERE: write only the condition, e.g. state = 'enabled'".into(),
-        );
+    if toks.first().is_some_and(|t| t.kind == Kind::Word && t.text == "where") {
+        return Err("leave out the word WHERE: write only the condition, e.g. state = 'enabled'".into());
     }
     check(&toks)
 }
 
 /// Functions written with SQL-standard syntax (`position(a in b)`) or that are expressions
 /// rather than functions (`coalesce`): the grammar already resolves them in `pg_catalog`.
-const SYNTAX_FUNCTIONS: &[&str] = &[
-    "coalesce",
-    "greatest",
-    "least",
-    "nullif",
-    "position",
-    "substring",
-    "trim",
-];
+const SYNTAX_FUNCTIONS: &[&str] = &["coalesce", "greatest", "least", "nullif", "position", "substring", "trim"];
 
 /// `sql` with each placeholder replaced by its literal from `values` (name, SQL literal), and
 /// each allowed function qualified with `pg_catalog.`, so that a function of the same name
@@ -518,21 +350,14 @@ pub fn render(sql: &str, values: &[(&str, String)]) -> Result<String, String> {
     let mut out = String::with_capacity(sql.len() + 32);
     let mut at = 0;
     for (n, t) in toks.iter().enumerate() {
-        let call = t.kind == Kind::Word
-            && toks.get(n + 1).is_some_and(|x| x.kind == Kind::Open)
-            && FUNCTIONS.contains(&t.text.as_str())
-            && !SYNTAX_FUNCTIONS.contains(&t.text.as_str());
+        let call = t.kind == Kind::Word && toks.get(n + 1).is_some_and(|x| x.kind == Kind::Open) && FUNCTIONS.contains(&t.text.as_str()) && !SYNTAX_FUNCTIONS.contains(&t.text.as_str());
         if call {
             out.push_str(&sql[at..t.start]);
             out.push_str("pg_catalog.");
             out.push_str(&t.text);
             at = t.end;
         } else if t.kind == Kind::Placeholder {
-            let lit = values
-                .iter()
-                .find(|(n, _)| *n == t.text)
-                .map(|(_, v)| v)
-                .ok_or_else(|| format!("no value for {{{{{}}}}}", t.text))?;
+            let lit = values.iter().find(|(n, _)| *n == t.text).map(|(_, v)| v).ok_or_else(|| format!("no value for {{{{{}}}}}", t.text))?;
             out.push_str(&sql[at..t.start]);
             out.push_str(lit);
             at = t.end;
@@ -551,10 +376,7 @@ pub fn update_parts(set_sql: &str, values: &[(&str, String)]) -> Result<(String,
         let expr = render(&set_sql[a.expr.0..a.expr.1], values)?;
         changed.push(format!("{} is distinct from ({expr})", a.column));
     }
-    Ok((
-        render(set_sql, values)?,
-        format!("({})", changed.join(" or ")),
-    ))
+    Ok((render(set_sql, values)?, format!("({})", changed.join(" or "))))
 }
 
 #[cfg(test)]
@@ -564,12 +386,8 @@ mod tests {
     #[test]
     fn ordinary_rules_pass() {
         assert_eq!(assignments("active = false").unwrap().len(), 1);
-        let a =
-            assignments("state = 'test', \"mp_SiteID\" = null, x = coalesce(y, 'a,b')").unwrap();
-        assert_eq!(
-            a.iter().map(|a| a.column.as_str()).collect::<Vec<_>>(),
-            ["state", "\"mp_SiteID\"", "x"]
-        );
+        let a = assignments("state = 'test', \"mp_SiteID\" = null, x = coalesce(y, 'a,b')").unwrap();
+        assert_eq!(a.iter().map(|a| a.column.as_str()).collect::<Vec<_>>(), ["state", "\"mp_SiteID\"", "x"]);
         assert!(condition("key in ('a', 'b') and not exists (select 1 from ir_config_parameter m where m.key = 'x')").is_ok());
         assert!(condition(r"key ~* '(api_?key|^ocn\.uuid$)'").is_ok());
         assert!(assignments("robots_txt = 'User-agent: *' || chr(10) || 'Disallow: /'").is_ok());
@@ -607,20 +425,10 @@ mod tests {
 
     #[test]
     fn placeholders_become_literals_and_changes_are_detected() {
-        let vals = [
-            ("mail_host", quote_literal("mail.local").unwrap()),
-            ("mail_port", "2525".to_string()),
-        ];
-        let (set, changed) = update_parts(
-            "smtp_host = {{mail_host}}, smtp_port = {{ mail_port }}",
-            &vals,
-        )
-        .unwrap();
+        let vals = [("mail_host", quote_literal("mail.local").unwrap()), ("mail_port", "2525".to_string())];
+        let (set, changed) = update_parts("smtp_host = {{mail_host}}, smtp_port = {{ mail_port }}", &vals).unwrap();
         assert_eq!(set, "smtp_host = 'mail.local', smtp_port = 2525");
-        assert_eq!(
-            changed,
-            "(smtp_host is distinct from ('mail.local') or smtp_port is distinct from (2525))"
-        );
+        assert_eq!(changed, "(smtp_host is distinct from ('mail.local') or smtp_port is distinct from (2525))");
         assert_eq!(quote_literal("it's").unwrap(), "'it''s'");
         assert!(render("x = {{mail_user}}", &vals).is_err());
         assert_eq!(
@@ -631,22 +439,13 @@ mod tests {
 
     #[test]
     fn names_are_plain_identifiers() {
-        assert_eq!(
-            table_path("integrations.webhooks").unwrap(),
-            ["integrations", "webhooks"]
-        );
+        assert_eq!(table_path("integrations.webhooks").unwrap(), ["integrations", "webhooks"]);
         assert!(table_path("a.b.c").is_err());
         assert!(table_path("pg_catalog.pg_authid").is_err());
         assert!(table_path("x\"; drop").is_err());
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
         let ex = exclusions("res_users.password, public.ir_mail_server.smtp_pass").unwrap();
-        assert!(
-            ex[0].matches("public", "res_users", "password")
-                && ex[0].matches("other", "res_users", "password")
-        );
-        assert!(
-            ex[1].matches("public", "ir_mail_server", "smtp_pass")
-                && !ex[1].matches("x", "ir_mail_server", "smtp_pass")
-        );
+        assert!(ex[0].matches("public", "res_users", "password") && ex[0].matches("other", "res_users", "password"));
+        assert!(ex[1].matches("public", "ir_mail_server", "smtp_pass") && !ex[1].matches("x", "ir_mail_server", "smtp_pass"));
     }
 }

@@ -19,51 +19,22 @@ pub fn RestoreDialog(c: Ctx, pick: Uuid) -> impl IntoView {
                 .filter(|b| b.state == BackupState::Good)
                 .map(|b| {
                     let at = b.finished_at.as_ref().map(fmt_time).unwrap_or_default();
-                    (
-                        b.id,
-                        format!(
-                            "{} · {at} · {} · {}",
-                            b.environment_name,
-                            human_bytes(b.total_bytes()),
-                            b.kind
-                        ),
-                    )
+                    (b.id, format!("{} · {at} · {} · {}", b.environment_name, human_bytes(b.total_bytes()), b.kind))
                 })
                 .collect::<Vec<_>>()
         })
     });
-    let targets = Memo::new(move |_| {
-        c.live.with(|o| {
-            o.environments
-                .iter()
-                .map(|e| (e.id, e.name.clone(), e.stage))
-                .collect::<Vec<_>>()
-        })
-    });
-    let staging = move || {
-        targets
-            .get()
-            .into_iter()
-            .filter(|t| t.2 == Stage::Staging)
-            .collect::<Vec<_>>()
-    };
+    let targets = Memo::new(move |_| c.live.with(|o| o.environments.iter().map(|e| (e.id, e.name.clone(), e.stage)).collect::<Vec<_>>()));
+    let staging = move || targets.get().into_iter().filter(|t| t.2 == Stage::Staging).collect::<Vec<_>>();
     let production = move || targets.get().into_iter().find(|t| t.2 == Stage::Production);
     let target = RwSignal::new(untrack(staging).first().map(|t| t.0));
-    let (project, slug) = c
-        .live
-        .with_untracked(|o| (o.project_name.clone(), o.project_slug.clone()));
+    let (project, slug) = c.live.with_untracked(|o| (o.project_name.clone(), o.project_slug.clone()));
     let reason = RwSignal::new(String::new());
     let prod_reason = RwSignal::new(String::new());
     let typed = RwSignal::new(String::new());
     let last_mode = RwSignal::new(RestoreMode::Staging);
     let busy = c.restore.pending();
-    let error_for = move |m: RestoreMode| {
-        move || {
-            (last_mode.get() == m)
-                .then(|| c.dialog_error.get())
-                .flatten()
-        }
-    };
+    let error_for = move |m: RestoreMode| move || (last_mode.get() == m).then(|| c.dialog_error.get()).flatten();
     let first = NodeRef::<Select>::new();
     Effect::new(move |_| {
         if let Some(el) = first.get() {
@@ -83,38 +54,16 @@ pub fn RestoreDialog(c: Ctx, pick: Uuid) -> impl IntoView {
         c.dialog_error.set(None);
         let (target_env, confirm, why) = match mode {
             RestoreMode::Staging => (target.get_untracked(), None, reason.get_untracked()),
-            RestoreMode::Production => (
-                production().map(|t| t.0),
-                Some(typed.get_untracked()),
-                prod_reason.get_untracked(),
-            ),
+            RestoreMode::Production => (production().map(|t| t.0), Some(typed.get_untracked()), prod_reason.get_untracked()),
         };
         let Some(target_env) = target_env else {
-            c.dialog_error.set(Some(
-                "this project has no environment to restore into".into(),
-            ));
+            c.dialog_error.set(Some("this project has no environment to restore into".into()));
             return;
         };
-        c.restore.dispatch(RequestRestore {
-            backup_id: backup.get_untracked(),
-            target_env,
-            mode,
-            confirm,
-            reason: Some(why),
-        });
+        c.restore.dispatch(RequestRestore { backup_id: backup.get_untracked(), target_env, mode, confirm, reason: Some(why) });
     };
-    let staging_name = move || {
-        staging()
-            .into_iter()
-            .find(|t| Some(t.0) == target.get())
-            .map(|t| t.1)
-            .unwrap_or_else(|| "staging".into())
-    };
-    let prod_name = move || {
-        production()
-            .map(|t| t.1)
-            .unwrap_or_else(|| "production".into())
-    };
+    let staging_name = move || staging().into_iter().find(|t| Some(t.0) == target.get()).map(|t| t.1).unwrap_or_else(|| "staging".into());
+    let prod_name = move || production().map(|t| t.1).unwrap_or_else(|| "production".into());
     let error_box = |text: String| view! { <p class="rounded-md bg-rose-50 px-3 py-2 text-sm text-rose-800" role="alert" data-testid="restore-error">{text}</p> };
     view! {
         <div class="fixed inset-0 z-40 flex items-start justify-center overflow-y-auto bg-slate-900/40 p-4 pt-12">

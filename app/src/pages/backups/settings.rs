@@ -3,23 +3,11 @@
 //! own errors next to it.
 use crate::api::backups::{SaveBackupSchedule, SaveBackupStorage, SaveEnvironmentDataDir};
 use crate::components::ui::{fmt_time, nonempty, StageBadge, BUTTON_SECONDARY, CARD, INPUT, LABEL};
-use crate::models::{
-    AppError, BackupsOverview, EnvironmentBackups, Retention, Stage, StorageSettings,
-};
+use crate::models::{AppError, BackupsOverview, EnvironmentBackups, Retention, Stage, StorageSettings};
 use leptos::prelude::*;
 
-const ZONES: [&str; 10] = [
-    "UTC",
-    "Europe/Brussels",
-    "Europe/Paris",
-    "Europe/London",
-    "Europe/Berlin",
-    "America/New_York",
-    "America/Los_Angeles",
-    "Asia/Kolkata",
-    "Asia/Singapore",
-    "Australia/Sydney",
-];
+const ZONES: [&str; 10] =
+    ["UTC", "Europe/Brussels", "Europe/Paris", "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Asia/Kolkata", "Asia/Singapore", "Australia/Sydney"];
 
 /// "Saved …" or the error, under a form.
 fn outcome(r: Option<Result<String, AppError>>) -> impl IntoView {
@@ -46,9 +34,7 @@ pub fn Settings(o: BackupsOverview, reload: Callback<()>) -> impl IntoView {
 
 /// A number typed into a form, or what to tell the person.
 fn whole(text: &str, what: &str) -> Result<i32, String> {
-    text.trim()
-        .parse::<i32>()
-        .map_err(|_| format!("{what}: a whole number"))
+    text.trim().parse::<i32>().map_err(|_| format!("{what}: a whole number"))
 }
 
 #[component]
@@ -58,96 +44,41 @@ fn ScheduleForm(e: EnvironmentBackups, default_tz: String, reload: Callback<()>)
     let env_id = e.id;
     let keep = Retention::for_stage(e.stage);
     let s = e.schedule.clone();
-    let cron = RwSignal::new(s.as_ref().map(|s| s.cron.clone()).unwrap_or_else(|| {
-        if e.stage == Stage::Production {
-            "0 2 * * *".into()
-        } else {
-            "0 3 * * *".into()
-        }
-    }));
-    let tz = RwSignal::new(
-        s.as_ref()
-            .map(|s| s.time_zone.clone())
-            .unwrap_or(default_tz),
-    );
-    let enabled = RwSignal::new(
-        s.as_ref()
-            .map(|s| s.enabled)
-            .unwrap_or(e.stage == Stage::Production),
-    );
-    let daily = RwSignal::new(
-        s.as_ref()
-            .map(|s| s.keep_daily)
-            .unwrap_or(keep.daily as i32)
-            .to_string(),
-    );
-    let weekly = RwSignal::new(
-        s.as_ref()
-            .map(|s| s.keep_weekly)
-            .unwrap_or(keep.weekly as i32)
-            .to_string(),
-    );
-    let monthly = RwSignal::new(
-        s.as_ref()
-            .map(|s| s.keep_monthly)
-            .unwrap_or(keep.monthly as i32)
-            .to_string(),
-    );
+    let cron = RwSignal::new(s.as_ref().map(|s| s.cron.clone()).unwrap_or_else(|| if e.stage == Stage::Production { "0 2 * * *".into() } else { "0 3 * * *".into() }));
+    let tz = RwSignal::new(s.as_ref().map(|s| s.time_zone.clone()).unwrap_or(default_tz));
+    let enabled = RwSignal::new(s.as_ref().map(|s| s.enabled).unwrap_or(e.stage == Stage::Production));
+    let daily = RwSignal::new(s.as_ref().map(|s| s.keep_daily).unwrap_or(keep.daily as i32).to_string());
+    let weekly = RwSignal::new(s.as_ref().map(|s| s.keep_weekly).unwrap_or(keep.weekly as i32).to_string());
+    let monthly = RwSignal::new(s.as_ref().map(|s| s.keep_monthly).unwrap_or(keep.monthly as i32).to_string());
     let dir = RwSignal::new(e.data_dir.clone().unwrap_or_default());
     let local_error = RwSignal::new(None::<String>);
     Effect::new(move |_| {
-        if save.value().with(|v| matches!(v, Some(Ok(_))))
-            || save_dir.value().with(|v| matches!(v, Some(Ok(_))))
-        {
+        if save.value().with(|v| matches!(v, Some(Ok(_)))) || save_dir.value().with(|v| matches!(v, Some(Ok(_)))) {
             reload.run(());
         }
     });
     let on_save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let numbers = (
-            whole(&daily.get_untracked(), "daily backups to keep"),
-            whole(&weekly.get_untracked(), "weekly backups to keep"),
-            whole(&monthly.get_untracked(), "monthly backups to keep"),
-        );
+        let numbers = (whole(&daily.get_untracked(), "daily backups to keep"), whole(&weekly.get_untracked(), "weekly backups to keep"), whole(&monthly.get_untracked(), "monthly backups to keep"));
         match numbers {
             (Ok(keep_daily), Ok(keep_weekly), Ok(keep_monthly)) => {
                 local_error.set(None);
-                save.dispatch(SaveBackupSchedule {
-                    env_id,
-                    cron: cron.get_untracked(),
-                    time_zone: tz.get_untracked(),
-                    enabled: enabled.get_untracked(),
-                    keep_daily,
-                    keep_weekly,
-                    keep_monthly,
-                });
+                save.dispatch(SaveBackupSchedule { env_id, cron: cron.get_untracked(), time_zone: tz.get_untracked(), enabled: enabled.get_untracked(), keep_daily, keep_weekly, keep_monthly });
             }
             (Err(m), _, _) | (_, Err(m), _) | (_, _, Err(m)) => local_error.set(Some(m)),
         }
     };
     let schedule_outcome = move || match local_error.get() {
         Some(m) => outcome(Some(Err(AppError::Invalid(m)))).into_any(),
-        None => outcome(save.value().get().map(|r| {
-            r.map(|s| match s.next_run_at {
-                Some(t) if s.enabled => format!("Saved: next backup at {}.", fmt_time(&t)),
-                _ => "Saved: the schedule is paused.".to_string(),
-            })
-        }))
+        None => outcome(save.value().get().map(|r| r.map(|s| match s.next_run_at {
+            Some(t) if s.enabled => format!("Saved: next backup at {}.", fmt_time(&t)),
+            _ => "Saved: the schedule is paused.".to_string(),
+        })))
         .into_any(),
     };
-    let dir_outcome = move || {
-        outcome(
-            save_dir
-                .value()
-                .get()
-                .map(|r| r.map(|_| "Saved.".to_string())),
-        )
-    };
+    let dir_outcome = move || outcome(save_dir.value().get().map(|r| r.map(|_| "Saved.".to_string())));
     let name = e.name.clone();
-    let number = |sig: RwSignal<String>,
-                  label: &'static str,
-                  min: &'static str,
-                  testid: &'static str| {
+    let number = |sig: RwSignal<String>, label: &'static str, min: &'static str, testid: &'static str| {
         view! {
             <label class="w-20"><span class=LABEL>{label}</span>
                 <input class=INPUT type="number" min=min inputmode="numeric" data-testid=testid prop:value=sig on:input=move |ev| sig.set(event_target_value(&ev)) /></label>
@@ -185,42 +116,14 @@ fn StorageForm(o: BackupsOverview, reload: Callback<()>) -> impl IntoView {
     let save = ServerAction::<SaveBackupStorage>::new();
     let slug = o.project_slug.clone();
     let (bucket0, prefix0, endpoint0, region0, http0, key0) = match &o.storage {
-        StorageSettings::S3 {
-            bucket,
-            prefix,
-            endpoint,
-            region,
-            allow_http,
-            access_key_id,
-        } => (
-            bucket.clone(),
-            prefix.clone(),
-            endpoint.clone(),
-            region.clone(),
-            *allow_http,
-            access_key_id.clone(),
-        ),
-        StorageSettings::Local => (
-            String::new(),
-            String::new(),
-            String::new(),
-            "us-east-1".to_string(),
-            false,
-            String::new(),
-        ),
+        StorageSettings::S3 { bucket, prefix, endpoint, region, allow_http, access_key_id } => {
+            (bucket.clone(), prefix.clone(), endpoint.clone(), region.clone(), *allow_http, access_key_id.clone())
+        }
+        StorageSettings::Local => (String::new(), String::new(), String::new(), "us-east-1".to_string(), false, String::new()),
     };
     let s3 = RwSignal::new(matches!(o.storage, StorageSettings::S3 { .. }));
-    let (bucket, prefix, endpoint, region) = (
-        RwSignal::new(bucket0),
-        RwSignal::new(prefix0),
-        RwSignal::new(endpoint0),
-        RwSignal::new(region0),
-    );
-    let (allow_http, access_key_id, secret) = (
-        RwSignal::new(http0),
-        RwSignal::new(key0),
-        RwSignal::new(String::new()),
-    );
+    let (bucket, prefix, endpoint, region) = (RwSignal::new(bucket0), RwSignal::new(prefix0), RwSignal::new(endpoint0), RwSignal::new(region0));
+    let (allow_http, access_key_id, secret) = (RwSignal::new(http0), RwSignal::new(key0), RwSignal::new(String::new()));
     let secret_set = RwSignal::new(o.s3_secret_set);
     let compression = RwSignal::new(o.compression.to_string());
     let tz = RwSignal::new(o.time_zone.clone());
@@ -258,27 +161,13 @@ fn StorageForm(o: BackupsOverview, reload: Callback<()>) -> impl IntoView {
             StorageSettings::Local
         };
         let secret = Some(secret.get_untracked()).filter(|s| !s.trim().is_empty());
-        save.dispatch(SaveBackupStorage {
-            slug: slug.clone(),
-            storage,
-            secret,
-            compression: level,
-            time_zone: tz.get_untracked(),
-        });
+        save.dispatch(SaveBackupStorage { slug: slug.clone(), storage, secret, compression: level, time_zone: tz.get_untracked() });
     };
     let result = move || match local_error.get() {
         Some(m) => outcome(Some(Err(AppError::Invalid(m)))).into_any(),
-        None => outcome(
-            save.value()
-                .get()
-                .map(|r| r.map(|_| "Storage settings saved: new backups go there.".to_string())),
-        )
-        .into_any(),
+        None => outcome(save.value().get().map(|r| r.map(|_| "Storage settings saved: new backups go there.".to_string()))).into_any(),
     };
-    let field = |sig: RwSignal<String>,
-                 label: &'static str,
-                 placeholder: &'static str,
-                 testid: &'static str| {
+    let field = |sig: RwSignal<String>, label: &'static str, placeholder: &'static str, testid: &'static str| {
         view! {
             <label><span class=LABEL>{label}</span>
                 <input class=INPUT placeholder=placeholder spellcheck="false" data-testid=testid prop:value=sig on:input=move |ev| sig.set(event_target_value(&ev)) /></label>

@@ -12,11 +12,7 @@ use uuid::Uuid;
 pub type OpenRows = RwSignal<HashMap<(Uuid, GateId), bool>>;
 
 #[component]
-pub fn GatesPanel(
-    build_id: Uuid,
-    gates: Result<Vec<GateResult>, AppError>,
-    open: OpenRows,
-) -> impl IntoView {
+pub fn GatesPanel(build_id: Uuid, gates: Result<Vec<GateResult>, AppError>, open: OpenRows) -> impl IntoView {
     let (gates, error) = match gates {
         Ok(g) => (g, None),
         Err(e) => (Vec::new(), Some(e.to_string())),
@@ -29,11 +25,7 @@ pub fn GatesPanel(
         })
         .collect::<Vec<_>>()
         .join(" · ");
-    let worst = if gates.is_empty() {
-        "none"
-    } else {
-        overall(&gates).as_str()
-    };
+    let worst = if gates.is_empty() { "none" } else { overall(&gates).as_str() };
     let empty = gates.is_empty();
     view! {
         <section class="mb-4" data-testid="gates-panel" data-overall=worst>

@@ -14,24 +14,15 @@ pub fn typing(ev: &leptos::ev::KeyboardEvent) -> bool {
     use leptos::wasm_bindgen::JsCast;
     ev.target()
         .and_then(|t| t.dyn_into::<leptos::web_sys::Element>().ok())
-        .is_some_and(|el| {
-            matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
-                || el.has_attribute("contenteditable")
-        })
+        .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT") || el.has_attribute("contenteditable"))
 }
 
 /// Scrolls the list just enough to show the message's row.
 pub fn scroll_row_into_view(list: NodeRef<Div>, id: Uuid) {
     use leptos::wasm_bindgen::JsCast;
-    let Some(list) = list.get_untracked() else {
-        return;
-    };
-    let Ok(Some(row)) = list.query_selector(&format!("[data-id=\"{id}\"]")) else {
-        return;
-    };
-    let Ok(row) = row.dyn_into::<leptos::web_sys::HtmlElement>() else {
-        return;
-    };
+    let Some(list) = list.get_untracked() else { return };
+    let Ok(Some(row)) = list.query_selector(&format!("[data-id=\"{id}\"]")) else { return };
+    let Ok(row) = row.dyn_into::<leptos::web_sys::HtmlElement>() else { return };
     let (top, bottom) = (row.offset_top(), row.offset_top() + row.offset_height());
     if top < list.scroll_top() {
         list.set_scroll_top(top);
@@ -39,6 +30,7 @@ pub fn scroll_row_into_view(list: NodeRef<Div>, id: Uuid) {
         list.set_scroll_top(bottom - list.client_height());
     }
 }
+
 
 #[component]
 pub fn MessageList(
@@ -55,15 +47,8 @@ pub fn MessageList(
     let (first, last) = (page.offset + 1, page.offset + page.items.len() as i64);
     let newer = (page.offset > 0).then(|| url.with(&query, (page.offset - PAGE_SIZE).max(0), None));
     let older = (last < page.total).then(|| url.with(&query, page.offset + PAGE_SIZE, None));
-    let range = if page.items.is_empty() {
-        "Newest first".to_string()
-    } else {
-        format!("{first}–{last} of {}", page.total)
-    };
-    let empty = page
-        .items
-        .is_empty()
-        .then(|| empty_list(&info.get_untracked(), &query, page.total, &url));
+    let range = if page.items.is_empty() { "Newest first".to_string() } else { format!("{first}–{last} of {}", page.total) };
+    let empty = page.items.is_empty().then(|| empty_list(&info.get_untracked(), &query, page.total, &url));
     let pager = |href: Option<String>, label: &'static str, testid: &'static str| {
         let on = href.is_some();
         view! {
@@ -99,11 +84,7 @@ fn empty_list(info: &MailboxInfo, q: &str, total: i64, url: &InboxUrl) -> AnyVie
     } else if !q.is_empty() {
         (format!("No messages match “{q}”"), "The search looks at subjects, addresses and the text of each message. Clear the box to see every message.".to_string())
     } else if total > 0 {
-        (
-            "Nothing on this page".to_string(),
-            "The inbox changed since this page was opened; go back to the newest messages."
-                .to_string(),
-        )
+        ("Nothing on this page".to_string(), "The inbox changed since this page was opened; go back to the newest messages.".to_string())
     } else {
         (
             "No mail yet".to_string(),
@@ -120,19 +101,10 @@ fn empty_list(info: &MailboxInfo, q: &str, total: i64, url: &InboxUrl) -> AnyVie
 }
 
 #[component]
-fn MessageRow(
-    m: MessageSummary,
-    href: String,
-    selected: Memo<Option<Uuid>>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> impl IntoView {
+fn MessageRow(m: MessageSummary, href: String, selected: Memo<Option<Uuid>>, now: chrono::DateTime<chrono::Utc>) -> impl IntoView {
     let id = m.id;
     let is_selected = move || selected.get() == Some(id);
-    let subject = if m.subject.trim().is_empty() {
-        "(no subject)".to_string()
-    } else {
-        clean(&m.subject)
-    };
+    let subject = if m.subject.trim().is_empty() { "(no subject)".to_string() } else { clean(&m.subject) };
     let shown = |on: bool| if on { "" } else { "display:none" };
     view! {
         <a href=href data-noscroll="" data-testid="message-row" data-id=id.to_string() data-selected=move || is_selected().to_string()
@@ -164,20 +136,12 @@ fn MessageRow(
 /// `Jane Doe <jane@example.com>` reads as `Jane Doe` in the list (the first of several
 /// addresses, with `+2` for the rest); a bare address stays as it is.
 fn display_name(addresses: &str) -> String {
-    let list: Vec<&str> = addresses
-        .split(">,")
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .collect();
+    let list: Vec<&str> = addresses.split(">,").map(str::trim).filter(|a| !a.is_empty()).collect();
     let first = list.first().copied().unwrap_or(addresses);
     let name = match first.split_once('<') {
         Some((name, addr)) => {
             let name = name.trim().trim_matches('"').trim();
-            if name.is_empty() {
-                addr.trim_end_matches('>').trim().to_string()
-            } else {
-                name.to_string()
-            }
+            if name.is_empty() { addr.trim_end_matches('>').trim().to_string() } else { name.to_string() }
         }
         None => first.to_string(),
     };
@@ -204,10 +168,7 @@ mod tests {
     #[test]
     fn the_list_shows_names_not_full_addresses() {
         assert_eq!(display_name("Jane Doe <jane@example.com>"), "Jane Doe");
-        assert_eq!(
-            display_name("\"Doe, Jane\" <jane@example.com>"),
-            "Doe, Jane"
-        );
+        assert_eq!(display_name("\"Doe, Jane\" <jane@example.com>"), "Doe, Jane");
         assert_eq!(display_name("<jane@example.com>"), "jane@example.com");
         assert_eq!(display_name("jane@example.com"), "jane@example.com");
         assert_eq!(display_name("A <a@x.test>, B <b@x.test>, c@x.test"), "A +2");

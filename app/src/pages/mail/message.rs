@@ -4,19 +4,13 @@
 use super::list::PaperclipIcon;
 use crate::api::mail::{DeleteMessage, ReleaseMessage};
 use crate::components::mail::{clean, Sticky, FIELD};
-use crate::components::ui::{
-    fmt_time, nonempty, ErrorPanel, Loading, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD,
-};
+use crate::components::ui::{fmt_time, nonempty, ErrorPanel, Loading, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD};
 use crate::models::{human_size, AppError, MailboxInfo, MessageDetail};
 use leptos::prelude::*;
 use uuid::Uuid;
 
 #[component]
-pub fn MessagePane(
-    message: Sticky<(), Result<Option<MessageDetail>, AppError>>,
-    info: RwSignal<MailboxInfo>,
-    on_deleted: Callback<Uuid>,
-) -> impl IntoView {
+pub fn MessagePane(message: Sticky<(), Result<Option<MessageDetail>, AppError>>, info: RwSignal<MailboxInfo>, on_deleted: Callback<Uuid>) -> impl IntoView {
     view! {
         <section class=format!("{CARD} min-w-0 self-start") aria-label="Message" data-testid="message-pane">
             <Suspense fallback=|| view! { <div class="px-4"><Loading /></div> }>
@@ -84,11 +78,7 @@ fn shown(on: bool) -> &'static str {
 }
 
 #[component]
-fn MessageView(
-    d: MessageDetail,
-    info: RwSignal<MailboxInfo>,
-    on_deleted: Callback<Uuid>,
-) -> impl IntoView {
+fn MessageView(d: MessageDetail, info: RwSignal<MailboxInfo>, on_deleted: Callback<Uuid>) -> impl IntoView {
     let id = d.id;
     let base = format!("/api/mail/messages/{id}");
     let tab = RwSignal::new(if d.has_html { Tab::Html } else { Tab::Text });
@@ -101,20 +91,10 @@ fn MessageView(
         }
     });
     let releasing = RwSignal::new(false);
-    let subject = if d.subject.trim().is_empty() {
-        "(no subject)".to_string()
-    } else {
-        clean(&d.subject)
-    };
+    let subject = if d.subject.trim().is_empty() { "(no subject)".to_string() } else { clean(&d.subject) };
     let html_src = {
         let base = base.clone();
-        move || {
-            if remote.get() {
-                format!("{base}/html?remote=1")
-            } else {
-                format!("{base}/html")
-            }
-        }
+        move || if remote.get() { format!("{base}/html?remote=1") } else { format!("{base}/html") }
     };
     let has_html = d.has_html;
     let field = |label: &'static str, value: String, testid: &'static str| {
@@ -210,44 +190,15 @@ fn MessageView(
 fn RawInfo(d: MessageDetail, raw_href: String) -> impl IntoView {
     let rows: Vec<(&'static str, String)> = vec![
         ("Received", fmt_time(&d.received_at)),
-        (
-            "Date header",
-            d.sent_at
-                .as_ref()
-                .map(fmt_time)
-                .unwrap_or_else(|| "missing or unreadable".into()),
-        ),
-        (
-            "MAIL FROM",
-            if d.envelope_from.is_empty() {
-                "<> (bounce)".into()
-            } else {
-                d.envelope_from.clone()
-            },
-        ),
+        ("Date header", d.sent_at.as_ref().map(fmt_time).unwrap_or_else(|| "missing or unreadable".into())),
+        ("MAIL FROM", if d.envelope_from.is_empty() { "<> (bounce)".into() } else { d.envelope_from.clone() }),
         ("RCPT TO", d.envelope_to.join(", ")),
         ("Client", d.client_addr.clone()),
         ("HELO", d.helo.clone()),
-        (
-            "TLS",
-            if d.tls {
-                "yes (STARTTLS)".into()
-            } else {
-                "no".into()
-            },
-        ),
-        (
-            "Size",
-            format!("{} ({} bytes)", human_size(d.size as i64), d.size),
-        ),
+        ("TLS", if d.tls { "yes (STARTTLS)".into() } else { "no".into() }),
+        ("Size", format!("{} ({} bytes)", human_size(d.size as i64), d.size)),
         ("Message-ID", d.message_id.clone()),
-        (
-            "Parsing",
-            d.parse_error
-                .clone()
-                .map(|e| format!("failed: {e}"))
-                .unwrap_or_else(|| "ok".into()),
-        ),
+        ("Parsing", d.parse_error.clone().map(|e| format!("failed: {e}")).unwrap_or_else(|| "ok".into())),
     ];
     view! {
         <div class="p-4 text-sm">
@@ -304,10 +255,7 @@ fn ReleaseForm(id: Uuid, releasing: RwSignal<bool>, info: RwSignal<MailboxInfo>)
         })
     };
     let outcome = move || match release.value().get() {
-        Some(Ok(reply)) => (
-            "text-emerald-700",
-            format!("Sent. The relay answered: {reply}"),
-        ),
+        Some(Ok(reply)) => ("text-emerald-700", format!("Sent. The relay answered: {reply}")),
         Some(Err(e)) => ("text-rose-700", e.to_string()),
         None => ("text-slate-500", nonempty("")),
     };

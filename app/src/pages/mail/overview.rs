@@ -2,9 +2,7 @@
 //! mail; production says plainly that its mail is never captured.
 use crate::api::mail::get_mail_overview;
 use crate::components::builds::age;
-use crate::components::ui::{
-    fmt_time, EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, BUTTON_SECONDARY, CARD,
-};
+use crate::components::ui::{fmt_time, EmptyState, ErrorPanel, Loading, PageHeader, StageBadge, BUTTON_SECONDARY, CARD};
 use crate::models::{InboxSummary, MailOverview, Stage};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -13,10 +11,7 @@ use leptos_router::hooks::use_params_map;
 #[component]
 pub fn MailOverviewPage() -> impl IntoView {
     let params = use_params_map();
-    let overview = Resource::new(
-        move || params.read().get("slug").unwrap_or_default(),
-        get_mail_overview,
-    );
+    let overview = Resource::new(move || params.read().get("slug").unwrap_or_default(), get_mail_overview);
     view! {
         <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {

@@ -71,12 +71,7 @@ pub fn MailboxSettings(info: RwSignal<MailboxInfo>, open: bool) -> impl IntoView
 }
 
 #[component]
-fn PasswordField(
-    info: RwSignal<MailboxInfo>,
-    reveal: RwSignal<bool>,
-    password: Signal<String>,
-    reload: impl Fn() + Clone + Send + Sync + 'static,
-) -> impl IntoView {
+fn PasswordField(info: RwSignal<MailboxInfo>, reveal: RwSignal<bool>, password: Signal<String>, reload: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
     let env_id = info.get_untracked().environment_id;
     let rotate = ServerAction::<RotateMailCredentials>::new();
     let confirming = RwSignal::new(false);
@@ -155,10 +150,7 @@ fn OdooSample(info: RwSignal<MailboxInfo>, reveal: RwSignal<bool>) -> impl IntoV
 }
 
 #[component]
-fn Retention(
-    info: RwSignal<MailboxInfo>,
-    reload: impl Fn() + Clone + Send + Sync + 'static,
-) -> impl IntoView {
+fn Retention(info: RwSignal<MailboxInfo>, reload: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
     let i = info.get_untracked();
     let save = ServerAction::<SetMailRetention>::new();
     Effect::new(move |_| {
@@ -167,22 +159,12 @@ fn Retention(
         }
     });
     let outcome = move || match save.value().get() {
-        Some(Ok(())) => (
-            "text-emerald-700",
-            "Saved. Older mail is removed within a minute.".to_string(),
-        ),
+        Some(Ok(())) => ("text-emerald-700", "Saved. Older mail is removed within a minute.".to_string()),
         Some(Err(AppError::Invalid(m))) => ("text-rose-700", m),
         Some(Err(e)) => ("text-rose-700", e.to_string()),
         None => ("text-slate-500", nonempty("")),
     };
-    let policy = move || {
-        info.with(|i| {
-            format!(
-                "Keeps the newest {} messages, each for {} days.",
-                i.max_messages, i.max_age_days
-            )
-        })
-    };
+    let policy = move || info.with(|i| format!("Keeps the newest {} messages, each for {} days.", i.max_messages, i.max_age_days));
     view! {
         <div>
             <p class=LABEL>"Retention"</p>

@@ -28,10 +28,7 @@ impl Editor {
     }
 
     fn reset(&self) {
-        self.form.set(RuleForm {
-            kind: "update".into(),
-            ..Default::default()
-        });
+        self.form.set(RuleForm { kind: "update".into(), ..Default::default() });
         self.editing.set(None);
     }
 }
@@ -71,23 +68,14 @@ fn Field(
 
 #[component]
 pub(super) fn RuleEditor(slug: String, editor: Editor) -> impl IntoView {
-    let Editor {
-        form,
-        editing,
-        add,
-        edit,
-    } = editor;
-    let kind =
-        Memo::new(move |_| form.with(|f| RuleKind::parse(&f.kind).unwrap_or(RuleKind::Update)));
+    let Editor { form, editing, add, edit } = editor;
+    let kind = Memo::new(move |_| form.with(|f| RuleKind::parse(&f.kind).unwrap_or(RuleKind::Update)));
     let is = move |k: RuleKind| Signal::derive(move || kind.get() == k);
     let not_pattern = Signal::derive(move || kind.get() != RuleKind::ColumnPattern);
     // Which outcome to show: the last action used.
     let last = RwSignal::new(None::<Result<String, String>>);
     let outcome = |r: Option<Result<NeutralizeRule, AppError>>, verb: &'static str| {
-        r.map(|r| {
-            r.map(|rule| format!("“{}” {verb}.", rule.name))
-                .map_err(|e| e.to_string())
-        })
+        r.map(|r| r.map(|rule| format!("“{}” {verb}.", rule.name)).map_err(|e| e.to_string()))
     };
     Effect::new(move |_| {
         if let Some(o) = outcome(add.value().get(), "added") {
@@ -113,10 +101,7 @@ pub(super) fn RuleEditor(slug: String, editor: Editor) -> impl IntoView {
                 edit.dispatch(EditRule { id, rule });
             }
             None => {
-                add.dispatch(AddRule {
-                    slug: slug.clone(),
-                    rule,
-                });
+                add.dispatch(AddRule { slug: slug.clone(), rule });
             }
         }
     };

@@ -41,15 +41,10 @@ pub(super) fn RecentRuns(runs: Vec<NeutralizeRun>) -> impl IntoView {
 #[component]
 fn Run(r: NeutralizeRun) -> impl IntoView {
     let facts = match &r.report {
-        Some(rep) if rep.error.is_some() => {
-            match rep.rules.iter().find(|o| o.status == OutcomeStatus::Failed) {
-                Some(o) => format!(
-                    "rolled back, nothing changed · “{}” failed · {} ms",
-                    o.name, rep.duration_ms
-                ),
-                None => format!("rolled back, nothing changed · {} ms", rep.duration_ms),
-            }
-        }
+        Some(rep) if rep.error.is_some() => match rep.rules.iter().find(|o| o.status == OutcomeStatus::Failed) {
+            Some(o) => format!("rolled back, nothing changed · “{}” failed · {} ms", o.name, rep.duration_ms),
+            None => format!("rolled back, nothing changed · {} ms", rep.duration_ms),
+        },
         Some(rep) => format!(
             "{} rows changed · {} columns blanked · {} rules applied, {} skipped · {} ms",
             rep.rows_changed,
