@@ -273,9 +273,9 @@ async fn store(
         if !seen.insert(f.cache_key.clone()) {
             continue;
         }
-        if before.get(&f.cache_key).is_none_or(|s| s == "resolved") {
-            new += 1;
-        }
+        // New: never seen on this target, or back after being resolved.
+        let is_new = before.get(&f.cache_key).is_none_or(|s| s == "resolved");
+        new += usize::from(is_new);
         let id: Uuid = sqlx::query_scalar(
             "insert into ops.risk_findings (tenant_id, project_id, target_key, target_name, finding_key, lint, name, level, category,
                                             title, description, detail, remediation, evidence, fix_sql, first_scan_id, last_scan_id)
@@ -306,7 +306,6 @@ async fn store(
         .bind(scan_id)
         .fetch_one(&mut *tx)
         .await?;
-        let is_new = before.get(&f.cache_key).is_none_or(|s| s == "resolved");
         sqlx::query("insert into ops.scan_findings (tenant_id, scan_id, finding_id, is_new) values ($1, $2, $3, $4) on conflict do nothing")
             .bind(target.tenant_id)
             .bind(scan_id)
