@@ -214,6 +214,13 @@ pub struct Config {
     /// A backup or restore whose console has been silent this long is failed and cleaned up.
     #[arg(long, env = "ODOOOPS_BACKUP_STALE_SECONDS", default_value_t = 60, global = true)]
     pub backup_stale_seconds: u64,
+    /// Whether this console runs the database scanner (its job worker and nightly scheduler).
+    /// Off: scans queued here wait for a console that runs it.
+    #[arg(long, env = "ODOOOPS_SCANNER", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub scanner: bool,
+    /// Schemas the scanner treats as exposed through an API (PostgREST); comma-separated.
+    #[arg(long, env = "ODOOOPS_SCAN_EXPOSED_SCHEMAS", default_value = "public", value_delimiter = ',', global = true)]
+    pub scan_exposed_schemas: Vec<String>,
 }
 
 /// Secrets are parsed straight into [`Secret`], so printing the config never shows them.

@@ -117,6 +117,16 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
     services.shell = Some(shell.clone());
     tasks.push(shell.start(shutdown_rx.clone()));
     tasks.push(backups::scheduler::start(backup_ctx.clone(), shutdown_rx.clone()));
+    if cfg.scanner {
+        let scan_ctx = scan::worker::ScanContext {
+            db: state.db.clone(),
+            owner_url: promotion_ctx.owner_url.clone(),
+            options: scan::ScanOptions { exposed_schemas: cfg.scan_exposed_schemas.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(), ..Default::default() },
+            stale: Duration::from_secs(60),
+            poll: Duration::from_secs(1),
+        };
+        tasks.extend(scan::worker::start(scan_ctx, shutdown_rx.clone()));
+    }
     for n in 0..backup_ctx.workers {
         tasks.push(backups::worker::BackupWorker::new(backup_ctx.clone(), hub.clone(), n).start(shutdown_rx.clone()));
     }

@@ -404,7 +404,7 @@ async fn the_risk_register_follows_findings_across_scans_with_drift_suppression_
     let (sup_id, sup_key): (uuid::Uuid, String) =
         sqlx::query_as("select id, finding_key from ops.risk_findings where target_key = $1 and lint = '0004_no_primary_key' limit 1").bind(&target.key).fetch_one(&app.owner).await.unwrap();
     let mut tx = db.tenant_tx(&claims).await.unwrap();
-    assert!(register::suppress(
+    assert!(app::db::scanner::suppress(
         &mut tx,
         sup_id,
         "legacy import table, dropped next quarter",

@@ -11,6 +11,7 @@ pub mod neutralize;
 pub mod notifications;
 pub mod projects;
 pub mod promotions;
+pub mod scanner;
 pub mod shell;
 pub mod tokens;
 

@@ -195,5 +195,10 @@ fn describe(cap: Capability) -> &'static str {
         Capability::ViewShellSessions => "see shell sessions",
         Capability::ManageShellSettings => "change shell time limits",
         Capability::ManageOwnSshKeys => "manage SSH keys",
+        Capability::ViewScans => "view database scans",
+        Capability::RunScan => "start a database scan",
+        Capability::SuppressFinding => "suppress a finding (admins only)",
+        Capability::ApplyFixPlan => "apply a fix plan (sysadmins only)",
+        Capability::ManageScanSettings => "change the scan schedule",
     }
 }

@@ -14,6 +14,7 @@ pub mod notifications;
 pub mod previews;
 pub mod projects;
 pub mod promotions;
+pub mod scanner;
 pub mod shell;
 pub mod tokens;
 

@@ -69,6 +69,11 @@ pub enum Capability {
     ManageShellSettings,
     /// Add and remove one's own SSH public keys.
     ManageOwnSshKeys,
+    ViewScans,
+    RunScan,
+    SuppressFinding,
+    ApplyFixPlan,
+    ManageScanSettings,
 }
 
 impl Role {
@@ -124,6 +129,10 @@ impl Role {
             Capability::OpenShell | Capability::ViewShellSessions => matches!(self, Role::Admin | Role::Sysadmin | Role::Developer),
             Capability::ManageShellSettings => self == Role::Admin,
             Capability::ManageOwnSshKeys => true,
+            Capability::ViewScans => matches!(self, Role::Admin | Role::Sysadmin | Role::Developer | Role::Pm),
+            Capability::RunScan => matches!(self, Role::Admin | Role::Sysadmin | Role::Developer),
+            Capability::SuppressFinding | Capability::ManageScanSettings => self == Role::Admin,
+            Capability::ApplyFixPlan => self == Role::Sysadmin,
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod cli;
 pub mod register;
 pub mod sarif;
+pub mod worker;
 
 use anyhow::{Context, Result};
 use catalog::{Level, LintDef, LINTS};

@@ -392,28 +392,6 @@ async fn store(
     })
 }
 
-/// Suppresses a finding until `until`, with a reason (the caller checks the role and audits).
-pub async fn suppress(
-    tx: &mut PgConnection,
-    finding_id: Uuid,
-    reason: &str,
-    until: chrono::DateTime<chrono::Utc>,
-    by: Uuid,
-) -> Result<bool, sqlx::Error> {
-    let n = sqlx::query(
-        "update ops.risk_findings set status = 'suppressed', suppressed_reason = $2, suppressed_until = $3, suppressed_by = $4, suppressed_at = now()
-          where id = $1 and status <> 'resolved'",
-    )
-    .bind(finding_id)
-    .bind(reason)
-    .bind(until)
-    .bind(by)
-    .execute(tx)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

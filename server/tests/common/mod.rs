@@ -63,6 +63,8 @@ pub fn config(db_url: &str) -> Config {
     // Builds start at once in tests (no batching window) and one worker is enough.
     cli.config.build_batch_seconds = 0;
     cli.config.build_workers = 1;
+    // The scanner would scan each test console's own database at start: only its tests run it.
+    cli.config.scanner = false;
     // Every console gets its own SMTP port.
     cli.config.smtp_addr = "127.0.0.1:0".into();
     cli.config
