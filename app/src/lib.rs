@@ -85,6 +85,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/members") view=pages::members::MembersPage ssr=ssr.clone() />
                     <Route path=path!("admin/tokens") view=pages::tokens::TokensPage ssr=ssr.clone() />
                     <Route path=path!("audit") view=pages::audit::AuditPage ssr=ssr.clone() />
+                    <Route path=path!("scanner") view=pages::scanner::ScannerPage ssr=ssr.clone() />
+                    <Route path=path!("scanner/plans") view=pages::scanner::FixPlansPage ssr=ssr.clone() />
+                    <Route path=path!("scanner/history") view=pages::scanner::ScanHistoryPage ssr=ssr.clone() />
+                    <Route path=path!("scanner/inventory") view=pages::scanner::InventoryPage ssr=ssr.clone() />
                     <Route path=path!("shell") view=pages::shell::ShellPage ssr=ssr.clone() />
                     <Route path=path!("shell/sessions/:id") view=pages::shell::ReplayPage ssr=ssr.clone() />
                     <Route path=path!("profile") view=pages::profile::ProfilePage ssr=ssr.clone() />

@@ -39,6 +39,24 @@ mod ssr {
         repo::target(conn, key.trim()).await.map_err(db)?.ok_or_else(|| not_found("scan target"))
     }
 
+    /// The target asked for, or when none is named the first one (for fix plans: the first
+    /// with something to fix); with every target for the page's picker.
+    pub async fn pick(conn: &mut PgConnection, key: &str, for_plans: bool) -> Result<(ScanTarget, Vec<ScanTarget>), AppError> {
+        let all = repo::targets(conn).await.map_err(db)?;
+        let key = key.trim();
+        let found = if key.is_empty() {
+            let usable = || all.iter().filter(|t| !for_plans || t.plans_allowed());
+            usable().find(|t| !for_plans || t.fixable > 0).or_else(|| usable().next()).cloned()
+        } else {
+            all.iter().find(|t| t.key == key).cloned()
+        };
+        match found {
+            Some(t) => Ok((t, all)),
+            None if key.is_empty() => Err(not_found("database to scan: none yet")),
+            None => Err(not_found("scan target")),
+        }
+    }
+
     pub fn schedule(cron: &str, enabled: bool) -> crate::models::ScanSchedule {
         let parsed = crate::schedule::parse(cron, "UTC");
         crate::models::ScanSchedule {
@@ -161,10 +179,10 @@ pub async fn get_scan_history(target_key: String) -> Result<ScanHistory, AppErro
         use ssr::*;
         let s = require(Capability::ViewScans).await?;
         let mut tx = s.tx().await?;
-        let t = ssr::target(&mut tx, &target_key).await?;
+        let (t, targets) = ssr::pick(&mut tx, &target_key, false).await?;
         let scans = repo::scans(&mut tx, &t.key, 60).await.map_err(db)?;
         tx.commit().await.map_err(db)?;
-        Ok(ScanHistory { target: t, scans })
+        Ok(ScanHistory { target: t, targets, scans })
     })
     .await
 }
@@ -190,7 +208,7 @@ pub async fn scan_inventory(target_key: String, schema: String) -> Result<Invent
         use ssr::*;
         let s = require(Capability::ViewScans).await?;
         let mut tx = s.tx().await?;
-        let t = ssr::target(&mut tx, &target_key).await?;
+        let (t, targets) = ssr::pick(&mut tx, &target_key, false).await?;
         // The newest scan that stored an inventory.
         let scan = repo::scans(&mut tx, &t.key, 20).await.map_err(db)?.into_iter().find(|s| s.object_count > 0);
         let (schemas, objects, findings, schema) = match &scan {
@@ -204,7 +222,7 @@ pub async fn scan_inventory(target_key: String, schema: String) -> Result<Invent
             None => (vec![], vec![], vec![], String::new()),
         };
         tx.commit().await.map_err(db)?;
-        Ok(InventoryView { target: t, scan, schemas, schema, objects, findings })
+        Ok(InventoryView { target: t, targets, scan, schemas, schema, objects, findings })
     })
     .await
 }
@@ -216,11 +234,11 @@ pub async fn get_fix_plans(target_key: String) -> Result<FixPlans, AppError> {
         use ssr::*;
         let s = require(Capability::ViewScans).await?;
         let mut tx = s.tx().await?;
-        let t = ssr::target(&mut tx, &target_key).await?;
+        let (t, targets) = ssr::pick(&mut tx, &target_key, true).await?;
         let available = repo::available_steps(&mut tx, &t.key).await.map_err(db)?;
         let plans = repo::plans(&mut tx, &t.key).await.map_err(db)?;
         tx.commit().await.map_err(db)?;
-        Ok(FixPlans { target: t, available, plans, can: permissions(s.role()) })
+        Ok(FixPlans { target: t, targets, available, plans, can: permissions(s.role()) })
     })
     .await
 }
@@ -296,6 +314,20 @@ pub async fn save_scan_schedule(cron: String, enabled: Option<String>) -> Result
         .await?;
         tx.commit().await.map_err(db)?;
         Ok(())
+    })
+    .await
+}
+
+/// The tenant's scan targets (for pickers).
+#[server(prefix = "/api", endpoint = "scan-targets")]
+pub async fn scan_targets() -> Result<Vec<crate::models::ScanTarget>, AppError> {
+    crate::api::guard(async move {
+        use ssr::*;
+        let s = require(Capability::ViewScans).await?;
+        let mut tx = s.tx().await?;
+        let t = repo::targets(&mut tx).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(t)
     })
     .await
 }

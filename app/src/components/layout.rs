@@ -45,6 +45,9 @@ fn Frame(user: SessionUser) -> impl IntoView {
                 <nav class="mt-2 flex flex-col gap-0.5 px-2 text-sm" data-testid="main-nav">
                     <NavLink href="/" label="Dashboard" />
                     <NavLink href="/logs" label="Logs" />
+                    <Show when=move || role.allows(Capability::ViewScans)>
+                        <NavLink href="/scanner" label="Database scanner" />
+                    </Show>
                     <Show when=move || role.allows(Capability::OpenShell)>
                         <NavLink href="/shell" label="Web shell" />
                     </Show>

@@ -183,7 +183,7 @@ pub async fn findings(conn: &mut PgConnection, filter: &RegisterFilter, limit: i
         .bind(status)
         .bind(level)
         .bind(filter.category.trim())
-        .bind(q.replace(['%', '_'], ""))
+        .bind(q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
         .bind(limit + 1)
         .fetch_all(conn)
         .await?;

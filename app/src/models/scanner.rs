@@ -261,6 +261,8 @@ pub struct LintOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScanHistory {
     pub target: ScanTarget,
+    /// Every target, for the picker.
+    pub targets: Vec<ScanTarget>,
     /// Newest first.
     pub scans: Vec<ScanRow>,
 }
@@ -295,6 +297,8 @@ pub struct PlanRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FixPlans {
     pub target: ScanTarget,
+    /// Every target, for the picker.
+    pub targets: Vec<ScanTarget>,
     /// The patches available now (open findings with a safe fix), most severe first.
     pub available: Vec<PlanStep>,
     /// Plans made for this target, newest first.
@@ -323,6 +327,8 @@ pub struct SchemaSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InventoryView {
     pub target: ScanTarget,
+    /// Every target, for the picker.
+    pub targets: Vec<ScanTarget>,
     pub scan: Option<ScanRow>,
     pub schemas: Vec<SchemaSummary>,
     /// The picked schema's objects (or the cluster-wide ones: roles, extensions).

@@ -15,6 +15,7 @@ pub mod neutralize;
 pub mod profile;
 pub mod project;
 pub mod promotions;
+pub mod scanner;
 pub mod shell;
 pub mod tokens;
 pub mod webhooks;
