@@ -30,7 +30,7 @@ pub fn ScanHistoryPage() -> impl IntoView {
                                 } else {
                                     view! {
                                         <ScoreChart scans=h.scans.clone() />
-                                        <div class="mt-4 grid gap-4 xl:grid-cols-2">
+                                        <div class="mt-4 space-y-4">
                                             <ScanTable scans=h.scans.clone() picked=scan />
                                             {scan.map(|id| view! { <DriftPanel id=id /> })}
                                         </div>

@@ -43,7 +43,7 @@ fn Browser(v: InventoryView) -> impl IntoView {
             <span class="ml-2 text-xs text-slate-500">{format!("· as observed {} ({} objects)", fmt_time(&scan.started_at), scan.object_count)}</span>
         </p>
         <div class="grid gap-4 lg:grid-cols-[16rem_1fr]">
-            <nav class=format!("{CARD} max-h-[70vh] overflow-auto p-1") aria-label="Schemas" data-testid="schemas">
+            <nav class=format!("{CARD} max-h-[70vh] self-start overflow-auto p-1") aria-label="Schemas" data-testid="schemas">
                 {v.schemas.iter().map(|s| {
                     let active = s.name == v.schema;
                     let total: i64 = s.counts.iter().map(|(_, n)| n).sum();

@@ -84,7 +84,7 @@ fn Plans(p: FixPlans, tick: RwSignal<u32>) -> impl IntoView {
                                                 <div class="min-w-0">
                                                     <p class="text-sm text-slate-800">{s.title.clone()}</p>
                                                     <p class="text-xs text-slate-500">{s.detail.clone()}</p>
-                                                    <pre class="mt-1 overflow-auto rounded bg-slate-100 p-1.5 font-mono text-[11px] text-slate-800">{s.sql.clone()}</pre>
+                                                    <pre class="mt-1 overflow-auto whitespace-pre-wrap break-all rounded bg-slate-100 p-1.5 font-mono text-[11px] text-slate-800">{s.sql.clone()}</pre>
                                                 </div>
                                             </li>
                                         }
@@ -98,7 +98,7 @@ fn Plans(p: FixPlans, tick: RwSignal<u32>) -> impl IntoView {
                     <div class=format!("{CARD} p-3 lg:sticky lg:top-4")>
                         <h3 class="mb-1 text-sm font-semibold text-slate-800">"What will run"</h3>
                         <p class="mb-2 text-xs text-slate-500">"One transaction on the database: if any statement fails, nothing changes. Each patch is idempotent. A re-scan follows."</p>
-                        <pre class="max-h-96 overflow-auto rounded bg-slate-900 p-2 font-mono text-[11px] text-slate-100" data-testid="plan-preview">{preview}</pre>
+                        <pre class="max-h-96 overflow-auto whitespace-pre-wrap break-all rounded bg-slate-900 p-2 font-mono text-[11px] text-slate-100" data-testid="plan-preview">{preview}</pre>
                         <div class="mt-3 flex items-center gap-3">
                             {if can_apply {
                                 view! {
