@@ -15,6 +15,7 @@ pub mod previews;
 pub mod projects;
 pub mod promotions;
 pub mod shell;
+pub mod supabase;
 pub mod tokens;
 
 use crate::models::Role;

@@ -39,6 +39,7 @@ mod promotions;
 mod role;
 mod shell;
 mod steps;
+pub mod supabase;
 mod views;
 
 pub use audit_chain::*;
