@@ -109,12 +109,14 @@ pub async fn secrets(conn: &mut PgConnection, supabase_project_id: Uuid) -> Resu
         .await
 }
 
+/// Creates or replaces a secret. The update names the values again rather than reading
+/// `excluded.value_enc`: that would need SELECT on the write-only column.
 pub async fn put_secret(conn: &mut PgConnection, supabase_project_id: Uuid, name: &str, value_enc: &str, digest: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into ops.supabase_secrets (tenant_id, supabase_project_id, name, value_enc, digest)
          values (ops.current_tenant_id(), $1, $2, $3, $4)
          on conflict (supabase_project_id, name)
-         do update set value_enc = excluded.value_enc, digest = excluded.digest, updated_at = now()",
+         do update set value_enc = $3, digest = $4, updated_at = now()",
     )
     .bind(supabase_project_id)
     .bind(name)
