@@ -11,7 +11,7 @@
 mod bench;
 
 use anyhow::{bail, ensure, Context, Result};
-use bench::{config, env_num, loadavg, machine, pct, with_db, write_md, Cluster};
+use bench::{config, env_num, loadavg, machine, pct, with_db, write_md, Cluster, ServerThread};
 use futures::{SinkExt, StreamExt};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -175,52 +175,6 @@ async fn ttyd_socket(port: u16) -> Result<Ws> {
 
 fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// The console on a runtime of its own (as in production, and as ttyd runs in a process of
-/// its own), so the measuring client never shares its worker threads.
-struct ServerThread {
-    addr: std::net::SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<Result<()>>,
-}
-
-impl ServerThread {
-    fn start(cfg: odooops::config::Config) -> Result<ServerThread> {
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new().name("console".into()).spawn(move || -> Result<()> {
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(async move {
-                let database = odooops::db::Database::open(&cfg).await.context("opening the benchmark database")?;
-                let built = odooops::build(&cfg, &database).await?;
-                let (services_shutdown, service_tasks) = (built.shutdown.clone(), built.tasks);
-                let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-                let server = tokio::spawn(odooops::startup::serve(built.listener, built.router, async {
-                    let _ = stopped.await;
-                }));
-                let _ = ready_tx.send(built.addr);
-                let _ = stop_rx.await;
-                odooops::Console::stop_services(&services_shutdown, service_tasks).await;
-                let _ = stop_server.send(());
-                let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
-                database.close().await?;
-                Ok(())
-            })
-        })?;
-        match ready_rx.recv() {
-            Ok(addr) => Ok(ServerThread { addr, stop, thread }),
-            Err(_) => match thread.join() {
-                Ok(Err(e)) => Err(e),
-                _ => bail!("the console did not start"),
-            },
-        }
-    }
-
-    fn stop(self) -> Result<()> {
-        let _ = self.stop.send(());
-        self.thread.join().map_err(|_| anyhow::anyhow!("the console thread panicked"))?
-    }
 }
 
 #[tokio::main]

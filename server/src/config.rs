@@ -221,6 +221,30 @@ pub struct Config {
     /// Schemas the scanner treats as exposed through an API (PostgREST); comma-separated.
     #[arg(long, env = "ODOOOPS_SCAN_EXPOSED_SCHEMAS", default_value = "public", value_delimiter = ',', global = true)]
     pub scan_exposed_schemas: Vec<String>,
+    /// Supabase Management API the proxy forwards to (`/api/supabase-proxy/v1/...`).
+    #[arg(long, env = "ODOOOPS_SUPABASE_API_URL", default_value = "https://api.supabase.com", global = true)]
+    pub supabase_api_url: String,
+    /// Supabase management token (a personal access token) sent upstream as a bearer token;
+    /// never sent to a browser or logged. Without it, links to Supabase's API get 502.
+    #[arg(long, env = "ODOOOPS_SUPABASE_TOKEN", global = true, hide_env_values = true, value_parser = parse_secret)]
+    pub supabase_token: Option<Secret>,
+    /// Bearer token of the local Management API (`/local-supabase/v1/...`); without it the
+    /// local API is off. The proxy uses it for links whose upstream is `local`.
+    #[arg(long, env = "ODOOOPS_SUPABASE_LOCAL_TOKEN", global = true, hide_env_values = true, value_parser = parse_secret)]
+    pub supabase_local_token: Option<Secret>,
+    /// 64 hex characters: the AES-256 key for stored Supabase connection strings and secrets.
+    /// Without it, one is generated once and kept in the database (owner-only).
+    #[arg(long, env = "ODOOOPS_SUPABASE_SECRETS_KEY", global = true, hide_env_values = true, value_parser = parse_secret)]
+    pub supabase_secrets_key: Option<Secret>,
+    /// Milliseconds the proxy waits to connect to the upstream.
+    #[arg(long, env = "ODOOOPS_SUPABASE_CONNECT_TIMEOUT_MS", default_value_t = 5_000, global = true)]
+    pub supabase_connect_timeout_ms: u64,
+    /// Milliseconds a proxied request may take in all (connect, upstream work, response body).
+    #[arg(long, env = "ODOOOPS_SUPABASE_TIMEOUT_MS", default_value_t = 30_000, global = true)]
+    pub supabase_timeout_ms: u64,
+    /// statement_timeout of the local API's queries, in milliseconds.
+    #[arg(long, env = "ODOOOPS_SUPABASE_QUERY_TIMEOUT_MS", default_value_t = 15_000, global = true)]
+    pub supabase_query_timeout_ms: u64,
 }
 
 /// Secrets are parsed straight into [`Secret`], so printing the config never shows them.

@@ -25,6 +25,7 @@ pub mod scan;
 pub mod services;
 pub mod shell;
 pub mod startup;
+pub mod supabase;
 pub mod telemetry;
 
 use anyhow::Result;
@@ -115,6 +116,7 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
         promotion_ctx.instances.clone(),
     );
     services.shell = Some(shell.clone());
+    services.supabase = Some(supabase::Supabase::new(cfg, &database.owner, addr).await?);
     tasks.push(shell.start(shutdown_rx.clone()));
     tasks.push(backups::scheduler::start(backup_ctx.clone(), shutdown_rx.clone()));
     if cfg.scanner {

@@ -21,6 +21,8 @@ pub struct Services {
     pub backups: Option<crate::backups::BackupContext>,
     /// Web shell sessions of this console.
     pub shell: Option<crate::shell::ShellService>,
+    /// The Supabase proxy's upstream, tokens and the local Management API's pools.
+    pub supabase: Option<crate::supabase::Supabase>,
     touched: Arc<Mutex<HashMap<Uuid, Instant>>>,
     db: app::db::Db,
 }
@@ -28,7 +30,7 @@ pub struct Services {
 impl Services {
     pub fn new(db: app::db::Db, hub: Hub, previews: PreviewManager, settings: BuildSettings) -> Services {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().unwrap_or_default();
-        Services { hub, previews, settings: Arc::new(settings), http, mail_stats: Arc::default(), backups: None, shell: None, touched: Arc::default(), db }
+        Services { hub, previews, settings: Arc::new(settings), http, mail_stats: Arc::default(), backups: None, shell: None, supabase: None, touched: Arc::default(), db }
     }
 
     /// Records that a preview was used (at most every 15 s per preview), for the idle timeout.

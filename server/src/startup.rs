@@ -38,6 +38,7 @@ pub fn router(state: AppState, metrics: Metrics, services: crate::services::Serv
     let routes = generate_route_list(app::App);
     let ctx_state = state.clone();
     let context = move || provide_context(ctx_state.clone());
+    let local_supabase = services.supabase.clone().map(|sb| crate::supabase::local::router(state.db.clone(), sb));
     let http = HttpState { app: state.clone(), metrics: metrics.clone(), services };
     let plain = Router::new()
         .route("/healthz", get(routes::health::healthz))
@@ -64,10 +65,19 @@ pub fn router(state: AppState, metrics: Metrics, services: crate::services::Serv
         .route("/api/mail/messages/{id}/attachments/{index}", get(crate::mail::http::attachment))
         .route("/api/shell/sessions/{id}/ws", get(crate::shell::ws::attach))
         .route("/api/shell/sessions/{id}/cast", get(crate::shell::cast::export))
+        // The limit is the proxy's own (413 with a JSON error), a little above axum's check.
+        .route(
+            "/api/supabase-proxy/{*path}",
+            any(crate::supabase::proxy::forward).layer(DefaultBodyLimit::max(crate::supabase::proxy::MAX_BODY + 1024)),
+        )
         .route("/preview/{slug}", any(crate::previews::proxy::root))
         .route("/preview/{slug}/", any(crate::previews::proxy::index))
         .route("/preview/{slug}/{*rest}", any(crate::previews::proxy::path))
         .with_state(http);
+    let plain = match local_supabase {
+        Some(local) => plain.merge(local),
+        None => plain,
+    };
     Router::new()
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = state.leptos_options.clone();

@@ -16,6 +16,7 @@ pub mod projects;
 pub mod promotions;
 pub mod scanner;
 pub mod shell;
+pub mod supabase;
 pub mod tokens;
 
 use crate::models::Role;

@@ -40,6 +40,7 @@ mod role;
 mod scanner;
 mod shell;
 mod steps;
+pub mod supabase;
 mod views;
 
 pub use audit_chain::*;

@@ -181,3 +181,49 @@ pub fn write_md(path: &Path, name: &str, heading: &str, section: &str) -> Result
     };
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
+
+/// The console on a runtime of its own (as in production, and as ttyd runs in a process of
+/// its own), so the measuring client never shares its worker threads.
+pub struct ServerThread {
+    pub addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<Result<()>>,
+}
+
+impl ServerThread {
+    pub fn start(cfg: odooops::config::Config) -> Result<ServerThread> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new().name("console".into()).spawn(move || -> Result<()> {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(async move {
+                let database = odooops::db::Database::open(&cfg).await.context("opening the benchmark database")?;
+                let built = odooops::build(&cfg, &database).await?;
+                let (services_shutdown, service_tasks) = (built.shutdown.clone(), built.tasks);
+                let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
+                let server = tokio::spawn(odooops::startup::serve(built.listener, built.router, async {
+                    let _ = stopped.await;
+                }));
+                let _ = ready_tx.send(built.addr);
+                let _ = stop_rx.await;
+                odooops::Console::stop_services(&services_shutdown, service_tasks).await;
+                let _ = stop_server.send(());
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), server).await;
+                database.close().await?;
+                Ok(())
+            })
+        })?;
+        match ready_rx.recv() {
+            Ok(addr) => Ok(ServerThread { addr, stop, thread }),
+            Err(_) => match thread.join() {
+                Ok(Err(e)) => Err(e),
+                _ => anyhow::bail!("the console did not start"),
+            },
+        }
+    }
+
+    pub fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.thread.join().map_err(|_| anyhow::anyhow!("the console thread panicked"))?
+    }
+}
