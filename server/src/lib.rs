@@ -126,6 +126,7 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
             options: scan::ScanOptions { exposed_schemas: cfg.scan_exposed_schemas.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(), ..Default::default() },
             stale: Duration::from_secs(60),
             poll: Duration::from_secs(1),
+            secrets: services.supabase.as_ref().map(|s| s.secrets.clone()),
         };
         tasks.extend(scan::worker::start(scan_ctx, shutdown_rx.clone()));
     }

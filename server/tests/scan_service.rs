@@ -220,6 +220,7 @@ async fn the_nightly_slot_is_queued_once_and_another_tenant_sees_no_target() {
         options: Default::default(),
         stale: Duration::from_secs(60),
         poll: Duration::from_secs(1),
+        secrets: None,
     };
     let three = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 4, 3, 5, 0).unwrap();
     let first = odooops::scan::worker::tick(&ctx, three).await.unwrap();
@@ -250,5 +251,44 @@ async fn the_nightly_slot_is_queued_once_and_another_tenant_sees_no_target() {
     assert_eq!(audits(&app, "scan.schedule_changed").await.len(), 1);
     let after = register(&app, &admin, json!({})).await;
     assert_eq!(after["schedule"]["cron"], "30 1 * * *");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_linked_supabase_project_is_scanned_through_its_registered_connection() {
+    let app = console_with_scanner().await;
+    let name = format!("sb_{}", Uuid::new_v4().simple());
+    odooops::db::ensure_database(&common::cluster_url(), &name).await.unwrap();
+    let url = common::with_db(&common::cluster_url(), &name);
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::raw_sql(SHAPE).execute(&pool).await.unwrap();
+    pool.close().await;
+    let sealed = app.services.supabase.as_ref().unwrap().secrets.seal(&url).unwrap();
+    sqlx::query("insert into ops.supabase_projects (tenant_id, project_id, project_ref, name, upstream, db_url_enc) values ($1, $2, 'abcdefghijklmnopqrst', 'Shop backend', 'local', $3)")
+        .bind(app.tenant_id)
+        .bind(app.project_id)
+        .bind(sealed)
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let target = "supabase:abcdefghijklmnopqrst";
+    let (dev, _, _) = app.logged_in(Role::Developer).await;
+    let (status, body) = call(&app, &dev, "scan-now", &[("target_key", target)]).await;
+    assert_eq!(status, 200, "{body}");
+    settled(&app, target, 1).await;
+    let body = register(&app, &dev, json!({"target": target})).await;
+    let t = body["targets"].as_array().unwrap().iter().find(|t| t["key"] == target).expect("the link is a target");
+    assert_eq!(t["name"], "Acme ERP / Shop backend");
+    assert_eq!(t["last_scan"]["status"], "succeeded", "{t}");
+    assert!(finding(&body, "unindexed_foreign_keys").is_some(), "{body}");
+    // The connection string (with its password) is stored nowhere in the scan.
+    let password = url.split(':').nth(2).and_then(|x| x.split('@').next()).unwrap().to_string();
+    let leaked: i64 = sqlx::query_scalar("select count(*) from ops.inventory_scans where target_key = $1 and (coalesce(error, '') || lints::text || target_name) like '%' || $2 || '%'")
+        .bind(target)
+        .bind(&password)
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(leaked, 0);
     app.stop().await;
 }

@@ -80,8 +80,9 @@ pub async fn is_console_tenant(conn: &mut PgConnection) -> Result<bool, sqlx::Er
     sqlx::query_scalar("select ops.is_console_tenant(ops.current_tenant_id())").fetch_one(conn).await
 }
 
-/// The tenant's scan targets: every environment with a database, then the console's own
-/// database for the installation's tenant; each with its last scan, open counts, score
+/// The tenant's scan targets: every environment with a database, every linked Supabase
+/// project served by the local Management API (its registered connection), then the console's
+/// own database for the installation's tenant; each with its last scan, open counts, score
 /// history and open job.
 pub async fn targets(conn: &mut PgConnection) -> Result<Vec<ScanTarget>, sqlx::Error> {
     let console = is_console_tenant(&mut *conn).await?;
@@ -92,6 +93,10 @@ pub async fn targets(conn: &mut PgConnection) -> Result<Vec<ScanTarget>, sqlx::E
                   case e.stage when 'production' then 0 when 'staging' then 1 else 2 end as sort2
              from ops.environments e join ops.projects p on p.id = e.project_id
             where e.database_name is not null
+           union all
+           select 'supabase:' || s.project_ref, p.name || ' / ' || s.name, p.slug, p.name, null, null, s.project_ref, p.name, 3
+             from ops.supabase_projects s join ops.projects p on p.id = s.project_id
+            where s.upstream = 'local'
            union all
            select 'console', 'Console database', null, null, null, null, current_database(), '~', 0
             where $1

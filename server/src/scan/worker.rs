@@ -1,4 +1,5 @@
-//! The scanner service: a worker that claims scan jobs (`ops.claim_scan_job`, skip locked)
+//! The scanner service (targets: environment databases, linked Supabase projects with a
+//! registered connection, the console's own database): a worker that claims scan jobs (`ops.claim_scan_job`, skip locked)
 //! and runs them under their tenant, and a scheduler that queues each tenant's nightly scans
 //! (one job per target and cron slot, whichever console gets there first) and a first scan
 //! of every target never scanned.
@@ -33,6 +34,8 @@ pub struct ScanContext {
     pub stale: Duration,
     /// How often an idle worker looks for work.
     pub poll: Duration,
+    /// Opens the connection strings of linked Supabase projects (none: they are not scanned).
+    pub secrets: Option<Arc<crate::supabase::crypto::SecretBox>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -166,6 +169,17 @@ async fn target(ctx: &ScanContext, conn: &mut PgConnection, tenant_id: Uuid, key
             bail!("the console's own database is scanned only under the installation's tenant");
         }
         return Ok(Target { tenant_id, project_id: None, environment_id: None, key: key.into(), name: "Console database".into(), url: ctx.owner_url.expose().to_string() });
+    }
+    if let Some(r) = key.strip_prefix("supabase:") {
+        let project_ref = app::models::supabase::ProjectRef::parse(r).with_context(|| format!("{r} is not a Supabase project ref"))?;
+        let link = app::db::supabase::local_target(conn, &project_ref)
+            .await?
+            .filter(|l| l.tenant_id == tenant_id)
+            .context("the Supabase link is gone or has no registered connection")?;
+        let secrets = ctx.secrets.as_ref().context("this console cannot open Supabase connection strings")?;
+        let url = secrets.open(&link.db_url_enc).context("opening the Supabase project's connection string")?;
+        let project: String = sqlx::query_scalar("select name from ops.projects where id = $1").bind(link.project_id).fetch_one(&mut *conn).await?;
+        return Ok(Target { tenant_id, project_id: Some(link.project_id), environment_id: None, key: key.into(), name: format!("{project} / {}", link.name), url });
     }
     let env_id: Uuid = key.strip_prefix("environment:").and_then(|x| x.parse().ok()).with_context(|| format!("unknown scan target {key}"))?;
     let row: Option<(Uuid, String, String, Option<String>)> = sqlx::query_as(
