@@ -353,7 +353,8 @@ async fn a_scan_that_cannot_run_exits_2_without_leaking_the_password() {
 #[tokio::test]
 async fn the_risk_register_follows_findings_across_scans_with_drift_suppression_and_a_score() {
     use odooops::promotions::system_claims;
-    use odooops::scan::register::{self, Source, Target};
+    use app::models::ScanSource as Source;
+    use odooops::scan::register::{self, Target};
     let app = common::TestApp::spawn().await;
     let url = fixture_database().await;
     let target = Target {

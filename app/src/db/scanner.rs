@@ -102,7 +102,6 @@ pub async fn targets(conn: &mut PgConnection) -> Result<Vec<ScanTarget>, sqlx::E
             where $1
          )
          select t.key, t.name, t.slug, t.project_name, t.env, t.stage, t.database,
-                (select s.id from ops.inventory_scans s where s.target_key = t.key order by s.started_at desc limit 1) as last_scan,
                 (select coalesce(array_agg(x.score order by x.started_at), '{}') from
                    (select s.score, s.started_at from ops.inventory_scans s where s.target_key = t.key and s.score is not null
                      order by s.started_at desc limit 30) x) as scores,
@@ -118,33 +117,48 @@ pub async fn targets(conn: &mut PgConnection) -> Result<Vec<ScanTarget>, sqlx::E
     .bind(console)
     .fetch_all(&mut *conn)
     .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let key: String = r.get("key");
-        let last: Option<Uuid> = r.get("last_scan");
-        let last_scan = match last {
-            Some(id) => scan(&mut *conn, id).await?,
-            None => None,
-        };
-        out.push(ScanTarget {
-            job: open_job(&mut *conn, &key).await?,
-            key,
-            name: r.get("name"),
-            project_slug: r.get("slug"),
-            project_name: r.get("project_name"),
-            environment: r.get("env"),
-            stage: r.get::<Option<Stage>, _>("stage"),
-            database: r.get("database"),
-            last_scan,
-            open_error: r.get("open_error"),
-            open_warn: r.get("open_warn"),
-            open_info: r.get("open_info"),
-            suppressed: r.get("suppressed"),
-            fixable: r.get("fixable"),
-            scores: r.get("scores"),
-        });
-    }
-    Ok(out)
+    // Every target's last scan and open job, two queries in all.
+    let keys: Vec<String> = rows.iter().map(|r| r.get("key")).collect();
+    let sql = format!(
+        "select distinct on (s.target_key) {SCAN_COLUMNS} from ops.inventory_scans s left join ops.users u on u.id = s.requested_by
+          where s.target_key = any($1) order by s.target_key, s.started_at desc"
+    );
+    let mut last: std::collections::HashMap<String, ScanRow> =
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&keys).fetch_all(&mut *conn).await?.iter().map(scan_row).map(|s| (s.target_key.clone(), s)).collect();
+    let mut jobs: std::collections::HashMap<String, ScanJobRow> = sqlx::query(
+        "select id, kind, target_key, state, requested_at, started_at, error from ops.scan_jobs
+          where target_key = any($1) and state in ('queued', 'running')",
+    )
+    .bind(&keys)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(job_row)
+    .map(|j| (j.target_key.clone(), j))
+    .collect();
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let key: String = r.get("key");
+            ScanTarget {
+                job: jobs.remove(&key),
+                last_scan: last.remove(&key),
+                key,
+                name: r.get("name"),
+                project_slug: r.get("slug"),
+                project_name: r.get("project_name"),
+                environment: r.get("env"),
+                stage: r.get::<Option<Stage>, _>("stage"),
+                database: r.get("database"),
+                open_error: r.get("open_error"),
+                open_warn: r.get("open_warn"),
+                open_info: r.get("open_info"),
+                suppressed: r.get("suppressed"),
+                fixable: r.get("fixable"),
+                scores: r.get("scores"),
+            }
+        })
+        .collect())
 }
 
 pub async fn target(conn: &mut PgConnection, key: &str) -> Result<Option<ScanTarget>, sqlx::Error> {

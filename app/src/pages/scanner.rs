@@ -182,6 +182,13 @@ fn TargetCard(t: ScanTarget, can_run: bool) -> impl IntoView {
     let href = format!("/scanner?target={}", crate::components::ui::urlencode(&t.key));
     let error = move || scan_now.value().get().and_then(|r| r.err()).map(|e| e.to_string());
     let pending = scan_now.pending();
+    // A queued scan: reload the page so the card shows it and polling starts.
+    let tick = use_context::<RwSignal<u32>>();
+    Effect::new(move |_| {
+        if let (Some(Ok(_)), Some(t)) = (scan_now.value().get(), tick) {
+            t.update(|n| *n += 1);
+        }
+    });
     let key = t.key.clone();
     view! {
         <div class=format!("{CARD} p-3") data-testid="scan-target" data-target=t.key.clone()>
@@ -236,20 +243,8 @@ fn TargetCard(t: ScanTarget, can_run: bool) -> impl IntoView {
                 })}
             </div>
             {move || error().map(|e| view! { <p class="mt-1 text-xs text-rose-700" role="alert">{e}</p> })}
-            {move || scan_now.value().get().and_then(|r| r.ok()).map(|_| view! { <ReloadSoon /> })}
         </div>
     }
-}
-
-/// After "Scan now": reload the page so the card shows the queued scan and polling starts.
-#[component]
-fn ReloadSoon() -> impl IntoView {
-    let tick = use_context::<RwSignal<u32>>();
-    Effect::new(move |_| {
-        if let Some(t) = tick {
-            t.update(|n| *n += 1);
-        }
-    });
 }
 
 /// A date `days` from today, for the suppression form's default.

@@ -4,6 +4,7 @@
 use super::{catalog::Level, Finding, Outcome, Report, ScanOptions};
 use anyhow::{Context, Result};
 use app::db::{Db, DbClaims};
+use app::models::ScanSource;
 use serde_json::json;
 use sqlx::{Connection, PgConnection, Row};
 use std::collections::HashMap;
@@ -19,23 +20,6 @@ pub struct Target {
     pub name: String,
     /// Never stored or logged (it may hold a password).
     pub url: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Nightly,
-    Manual,
-    Cli,
-}
-
-impl Source {
-    fn as_str(self) -> &'static str {
-        match self {
-            Source::Nightly => "nightly",
-            Source::Manual => "manual",
-            Source::Cli => "cli",
-        }
-    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, PartialEq)]
@@ -162,7 +146,7 @@ pub async fn run(
     db: &Db,
     claims: &DbClaims,
     target: &Target,
-    source: Source,
+    source: ScanSource,
     requested_by: Option<Uuid>,
     opts: &ScanOptions,
 ) -> Result<Summary> {
@@ -176,7 +160,7 @@ pub async fn run(
     .bind(target.environment_id)
     .bind(&target.key)
     .bind(&target.name)
-    .bind(source.as_str())
+    .bind(source)
     .bind(requested_by)
     .fetch_one(&mut *tx)
     .await?;

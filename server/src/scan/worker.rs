@@ -6,7 +6,7 @@
 //!
 //! A job is either a scan (stored by [`register::run`]) or a fix plan: its patches applied to
 //! the target database in one transaction, audited, then a re-scan that shows what they fixed.
-use super::register::{self, Source, Target};
+use super::register::{self, Target};
 use super::ScanOptions;
 use crate::promotions::system_claims;
 use anyhow::{bail, Context, Result};
@@ -139,21 +139,16 @@ async fn one(ctx: &ScanContext, claims: &DbClaims, id: Uuid) -> Result<Option<Uu
         .await?;
     let target = target(ctx, &mut tx, job.tenant_id, &job.target_key).await?;
     tx.commit().await?;
-    let source = match job.source {
-        ScanSource::Nightly => Source::Nightly,
-        ScanSource::Manual => Source::Manual,
-        ScanSource::Cli => Source::Cli,
-    };
     match job.kind {
         ScanJobKind::Scan => {
-            let s = register::run(&ctx.db, claims, &target, source, job.requested_by, &ctx.options).await?;
+            let s = register::run(&ctx.db, claims, &target, job.source, job.requested_by, &ctx.options).await?;
             tracing::info!(scan_id = %s.scan_id, findings = s.findings, new = s.new, resolved = s.resolved, score = s.score, "scan stored");
             Ok(Some(s.scan_id))
         }
         ScanJobKind::ApplyPlan => {
             let plan_id = job.plan_id.context("a plan job without its plan")?;
             apply_plan(ctx, claims, &target, plan_id, job.requested_by).await?;
-            let s = register::run(&ctx.db, claims, &target, Source::Manual, job.requested_by, &ctx.options).await?;
+            let s = register::run(&ctx.db, claims, &target, ScanSource::Manual, job.requested_by, &ctx.options).await?;
             let mut tx = ctx.db.tenant_tx(claims).await?;
             sqlx::query("update ops.remediation_plans set rescan_id = $2 where id = $1").bind(plan_id).bind(s.scan_id).execute(&mut *tx).await?;
             tx.commit().await?;
