@@ -80,6 +80,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("projects/:slug/mail") view=pages::mail::MailOverviewPage ssr=ssr.clone() />
                     <Route path=path!("projects/:slug/mail/:env") view=pages::mail::InboxPage ssr=ssr.clone() />
                     <Route path=path!("projects/:slug/neutralization") view=pages::neutralize::NeutralizationPage ssr=ssr.clone() />
+                    <Route path=path!("projects/:slug/supabase") view=pages::supabase::SupabaseLinksPage ssr=ssr.clone() />
+                    <Route path=path!("projects/:slug/supabase/:ref") view=pages::supabase::SupabasePanelPage ssr=ssr.clone() />
                     <Route path=path!("builds/:id") view=pages::build::BuildPage ssr=ssr.clone() />
                     <Route path=path!("logs") view=pages::logs::LogsPage ssr=ssr.clone() />
                     <Route path=path!("admin/members") view=pages::members::MembersPage ssr=ssr.clone() />

@@ -14,6 +14,9 @@ pub struct AppState {
     pub auth: Arc<AuthSettings>,
     pub leptos_options: LeptosOptions,
     pub mail: Arc<MailContext>,
+    /// Encrypts what the console stores for linked Supabase projects (connection strings);
+    /// the server's AES-256-GCM box. None only in states built without it.
+    pub sealer: Option<Arc<dyn Sealer>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -26,6 +29,11 @@ impl FromRef<AppState> for LeptosOptions {
 pub trait MailRelay: Send + Sync {
     /// Sends `raw` unchanged to `to`; the answer is the relay's reply text.
     fn send(&self, from: String, to: Vec<String>, raw: Vec<u8>) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'static>>;
+}
+
+/// Encrypts a value for storage (implemented by the server's `supabase::crypto::SecretBox`).
+pub trait Sealer: Send + Sync {
+    fn seal(&self, plain: &str) -> Result<String, String>;
 }
 
 /// What server functions of the mail catcher need beyond the database.

@@ -50,6 +50,9 @@ pub async fn load(database: &Database, cfg: &Config) -> Result<()> {
     if let Err(e) = crate::demo_databases::create(owner, database.owner_url.expose(), project_id).await {
         eprintln!("demo environment databases not ready: {e:#}");
     }
+    if let Err(e) = crate::demo_supabase::create(owner, database.owner_url.expose(), tenant_id, project_id, cfg).await {
+        eprintln!("demo Supabase project not linked: {e:#}");
+    }
     if let Err(e) = crate::demo_databases::create_filestores(owner, &cfg.data_dir.join("odoo"), project_id).await {
         eprintln!("demo file stores not ready: {e:#}");
     }

@@ -14,6 +14,7 @@ pub mod demo_databases;
 pub mod demo_mail;
 pub mod demo_repo;
 pub mod demo_shell;
+pub mod demo_supabase;
 pub mod logs;
 pub mod mail;
 pub mod neutralize;
@@ -67,11 +68,13 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let app_db = app::db::Db::new(database.app.clone());
     let mail = mail::start(cfg, app_db.clone(), shutdown_rx.clone()).await?;
+    let secrets = std::sync::Arc::new(supabase::crypto::SecretBox::load(&database.owner, cfg.supabase_secrets_key.as_ref()).await?);
     let state = AppState {
         db: app_db,
         auth: std::sync::Arc::new(auth),
         leptos_options: startup::leptos_options(&cfg.output_name, &cfg.site_root, addr),
         mail: std::sync::Arc::new(mail.context),
+        sealer: Some(secrets.clone()),
     };
     let hub = logs::hub::Hub::start(state.db.pool().clone(), shutdown_rx.clone()).await?;
     let previews = previews::PreviewManager::new(state.db.clone(), Duration::from_secs(cfg.preview_idle_minutes.max(1) * 60));
@@ -116,7 +119,7 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
         promotion_ctx.instances.clone(),
     );
     services.shell = Some(shell.clone());
-    services.supabase = Some(supabase::Supabase::new(cfg, &database.owner, addr).await?);
+    services.supabase = Some(supabase::Supabase::new(cfg, secrets, addr)?);
     tasks.push(shell.start(shutdown_rx.clone()));
     tasks.push(backups::scheduler::start(backup_ctx.clone(), shutdown_rx.clone()));
     if cfg.scanner {

@@ -13,6 +13,7 @@ pub mod projects;
 pub mod promotions;
 pub mod scanner;
 pub mod shell;
+pub mod supabase;
 pub mod tokens;
 
 /// Runs a server function's body and gives any error its HTTP status (422, 403, 409...),

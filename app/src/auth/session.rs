@@ -200,5 +200,6 @@ fn describe(cap: Capability) -> &'static str {
         Capability::SuppressFinding => "suppress a finding (admins only)",
         Capability::ApplyFixPlan => "apply a fix plan (sysadmins only)",
         Capability::ManageScanSettings => "change the scan schedule",
+        Capability::ManageSupabase => "link Supabase projects and change their settings (admins only)",
     }
 }

@@ -5,4 +5,5 @@ pub mod layout;
 pub mod logview;
 pub mod mail;
 pub mod promotions;
+pub mod supabase;
 pub mod ui;

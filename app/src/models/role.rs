@@ -74,6 +74,8 @@ pub enum Capability {
     SuppressFinding,
     ApplyFixPlan,
     ManageScanSettings,
+    /// Link and unlink Supabase projects, write through the Supabase panel.
+    ManageSupabase,
 }
 
 impl Role {
@@ -133,6 +135,7 @@ impl Role {
             Capability::RunScan => matches!(self, Role::Admin | Role::Sysadmin | Role::Developer),
             Capability::SuppressFinding | Capability::ManageScanSettings => self == Role::Admin,
             Capability::ApplyFixPlan => self == Role::Sysadmin,
+            Capability::ManageSupabase => self == Role::Admin,
         }
     }
 }

@@ -79,9 +79,74 @@ pub struct SupabaseLink {
     pub created_at: DateTime<Utc>,
 }
 
+/// A console project's Supabase links, for its "Supabase" screen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupabaseLinks {
+    pub project_slug: String,
+    pub project_name: String,
+    pub links: Vec<SupabaseLink>,
+    /// The caller may link and unlink (admins).
+    pub can_manage: bool,
+}
+
+/// What the panel needs besides the proxy: which link, whose project, and what the caller
+/// may do there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupabasePanel {
+    pub link: SupabaseLink,
+    pub project_slug: String,
+    pub project_name: String,
+    /// Admins write: auth settings, secrets, queries with `read_only: false`.
+    pub admin: bool,
+}
+
+/// How a new link reaches its Management API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkKind {
+    /// A project on Supabase's cloud (or the configured Management API), by its ref.
+    Hosted,
+    /// Any PostgreSQL served by the console's local Management API; the ref is generated.
+    Local,
+}
+
+/// The form of "Link a Supabase project", checked: the hosted ref or the local database
+/// URL, and a display name.
+pub fn check_link_form(kind: LinkKind, project_ref: &str, name: &str, db_url: &str) -> Result<(Option<ProjectRef>, String, Option<String>), String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+        return Err("give the link a name of 1 to 80 characters".into());
+    }
+    match kind {
+        LinkKind::Hosted => {
+            let r = ProjectRef::parse(project_ref.trim()).ok_or("a Supabase project ref is the 20 lowercase letters in the project's URL (https://supabase.com/dashboard/project/<ref>)")?;
+            Ok((Some(r), name.to_string(), None))
+        }
+        LinkKind::Local => {
+            let url = db_url.trim();
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) || url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err("the database URL looks like postgres://user:password@host:5432/database".into());
+            }
+            Ok((None, name.to_string(), Some(url.to_string())))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::ProjectRef;
+    use super::{check_link_form, LinkKind, ProjectRef};
+
+    #[test]
+    fn the_link_form_wants_a_ref_for_hosted_projects_and_a_postgres_url_for_local_ones() {
+        assert!(check_link_form(LinkKind::Hosted, "abcdefghijklmnopqrst", "Prod", "").is_ok());
+        assert!(check_link_form(LinkKind::Hosted, "abc", "Prod", "").unwrap_err().contains("20 lowercase letters"));
+        assert!(check_link_form(LinkKind::Hosted, "abcdefghijklmnopqrst", "  ", "").unwrap_err().contains("name"));
+        let (r, n, url) = check_link_form(LinkKind::Local, "", " Local db ", " postgres://u:p@h/db ").unwrap();
+        assert_eq!((r, n.as_str(), url.as_deref()), (None, "Local db", Some("postgres://u:p@h/db")));
+        for bad in ["mysql://x", "postgres://a b@h/db", "", "http://h/db"] {
+            assert!(check_link_form(LinkKind::Local, "", "x", bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_project_ref_is_twenty_lowercase_letters() {

@@ -17,5 +17,6 @@ pub mod project;
 pub mod promotions;
 pub mod scanner;
 pub mod shell;
+pub mod supabase;
 pub mod tokens;
 pub mod webhooks;

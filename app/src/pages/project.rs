@@ -22,6 +22,7 @@ pub fn ProjectPage() -> impl IntoView {
                                 <a class=BUTTON_SECONDARY href=format!("/projects/{}/promotions", p.slug) data-testid="open-promotions">"Promotions"</a>
                                 <a class=BUTTON_SECONDARY href=format!("/projects/{}/backups", p.slug) data-testid="open-backups">"Backups"</a>
                                 <a class=BUTTON_SECONDARY href=format!("/projects/{}/mail", p.slug) data-testid="open-mail">"Mail"</a>
+                                <a class=BUTTON_SECONDARY href=format!("/projects/{}/supabase", p.slug) data-testid="open-supabase">"Supabase"</a>
                                 <a class=BUTTON_SECONDARY href="/logs">"Logs"</a>
                             </PageHeader>
                             <h2 class="mb-2 text-sm font-semibold text-slate-700">"Environments"</h2>

@@ -74,6 +74,20 @@ impl SecretBox {
     }
 }
 
+impl app::state::Sealer for SecretBox {
+    fn seal(&self, plain: &str) -> std::result::Result<String, String> {
+        SecretBox::seal(self, plain).map_err(|e| e.to_string())
+    }
+}
+
+/// 32 random bytes as hex: a bearer token nobody else knows.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    // The system's randomness failing is not something to run on without.
+    SystemRandom::new().fill(&mut bytes).unwrap_or_else(|_| panic!("no system randomness"));
+    hex::encode(bytes)
+}
+
 /// The sha256 digest (lowercase hex) shown for a secret instead of its value.
 pub fn digest(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))

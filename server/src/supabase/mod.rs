@@ -63,7 +63,8 @@
 //! # The local Management API: `/local-supabase/v1/projects/{ref}/...`
 //!
 //! Mounted in the console's own listener, authenticated by `Authorization: Bearer
-//! $ODOOOPS_SUPABASE_LOCAL_TOKEN` (off, 404, when unset; 401 when wrong), serving the routes
+//! $ODOOOPS_SUPABASE_LOCAL_TOKEN` (when unset, a random token generated at start-up, known
+//! only to this console's proxy; 401 when wrong), serving the routes
 //! above for links that have a registered PostgreSQL connection (stored encrypted). Logs:
 //! `source=edge_logs` (the default) lists this project's proxied requests from the audit log;
 //! `source=postgres_logs` lists the backing database's sessions (`pg_stat_activity`). The
@@ -98,7 +99,7 @@ impl std::fmt::Debug for Supabase {
 }
 
 impl Supabase {
-    pub async fn new(cfg: &crate::config::Config, owner: &sqlx::PgPool, addr: std::net::SocketAddr) -> anyhow::Result<Supabase> {
+    pub fn new(cfg: &crate::config::Config, secrets: Arc<crypto::SecretBox>, addr: std::net::SocketAddr) -> anyhow::Result<Supabase> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_millis(cfg.supabase_connect_timeout_ms.max(1)))
@@ -111,9 +112,11 @@ impl Supabase {
             api_url: cfg.supabase_api_url.trim_end_matches('/').to_string(),
             token: cfg.supabase_token.clone(),
             local_url: format!("http://{addr}/local-supabase"),
-            local_token: cfg.supabase_local_token.clone(),
+            // Unset: a random token for this process, so local links work through the proxy
+            // and nobody else can call the local API.
+            local_token: Some(cfg.supabase_local_token.clone().unwrap_or_else(|| Secret::new(crypto::random_token()))),
             http,
-            secrets: Arc::new(crypto::SecretBox::load(owner, cfg.supabase_secrets_key.as_ref()).await?),
+            secrets,
             query_timeout: Duration::from_millis(cfg.supabase_query_timeout_ms.max(1)),
             pools: local::Pools::default(),
         })
