@@ -3,30 +3,11 @@
 //! lacks say so, and `odooops scan` prints table, JSON and SARIF with the right exit codes.
 mod common;
 
+use common::scan::fixture_database;
 use odooops::scan::catalog::{Level, LINTS};
 use odooops::scan::{scan_url, Outcome, Report, ScanOptions};
 use sqlx::{Connection, PgConnection};
 use std::collections::BTreeSet;
-
-/// Supabase-like pieces and, for every lint and rule, an offending object and a look-alike
-/// that must not be reported.
-const FIXTURES: &str = include_str!("fixtures/scan.sql");
-
-/// The fixtures create cluster-wide roles when missing; two tests doing it at once on a
-/// fresh cluster would collide, so they load one at a time.
-static LOADING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-async fn fixture_database() -> String {
-    let url = common::fresh_database().await;
-    let _one_at_a_time = LOADING.lock().await;
-    let mut conn = PgConnection::connect(&url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(FIXTURES))
-        .execute(&mut conn)
-        .await
-        .expect("fixtures load");
-    conn.close().await.unwrap();
-    url
-}
 
 /// Findings that do not depend on the rest of the cluster or on timing: unused indexes
 /// follow the statistics, the object count the whole database, and a PUBLIC policy counts

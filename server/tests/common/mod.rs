@@ -6,6 +6,7 @@
 
 pub mod builds;
 pub mod mail;
+pub mod scan;
 
 use app::models::Role;
 use odooops::config::Config;
