@@ -90,7 +90,8 @@ select format('user%s@acme-shop.example', g),
        case when g % 7 = 0 then '+316' || lpad(g::text, 8, '0') end,
        case when g % 5 <> 0 then now() - (g % 30) * interval '1 day' end,
        case when g % 3 = 0 then now() - (g % 4) * interval '1 hour' end,
-       date_trunc('day', now()) - ((g * 7919) % 30) * interval '1 day' + ((g * 104729) % 86400) * interval '1 second',
+       -- more sign-ups lately: a growing shop
+       now() - floor(28.99 * power(((g * 7919) % 140) / 140.0, 1.8)) * interval '1 day' - ((g * 104729) % 86400) * interval '1 second',
        jsonb_build_object('plan', case when g % 4 = 0 then 'pro' else 'free' end)
   from generate_series(1, 140) g
  where not exists (select 1 from auth.users);

@@ -582,3 +582,82 @@ async fn the_proxy_needs_a_login_and_the_local_api_its_token() {
     fx.expect_audit_rows(0).await;
     fx.app.stop().await;
 }
+
+/// Calls a server function with a form; (status, JSON or text body).
+async fn server_fn(app: &TestApp, c: &reqwest::Client, endpoint: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let res = c.post(app.url(&format!("/api/{endpoint}"))).header("accept", "application/json").form(form).send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+#[tokio::test]
+async fn admins_link_and_unlink_projects_checked_encrypted_and_audited() {
+    let fx = fixture().await;
+    let app = &fx.app;
+    let slug: String = sqlx::query_scalar("select slug from ops.projects where id = $1").bind(app.project_id).fetch_one(&app.owner).await.unwrap();
+    let (dev, _, _) = app.logged_in(Role::Developer).await;
+    let (admin, _, _) = app.logged_in(Role::Admin).await;
+    let form = |kind: &'static str, r: &'static str, url: String| vec![("slug", slug.clone()), ("kind", kind.to_string()), ("project_ref", r.to_string()), ("name", "Shop database".to_string()), ("db_url", url)];
+    let send = |c: reqwest::Client, f: Vec<(&'static str, String)>| async move {
+        let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        server_fn(app, &c, "supabase-link", &pairs).await
+    };
+
+    // Developers cannot link; bad forms get a clear 422; an unreachable database is refused
+    // without echoing its password.
+    assert_eq!(send(dev.clone(), form("hosted", "abcdefghijklmnopqrst", String::new())).await.0, 403);
+    let (s, body) = send(admin.clone(), form("hosted", "abc", String::new())).await;
+    assert_eq!(s, 422, "{body}");
+    assert!(body.to_string().contains("20 lowercase letters"), "{body}");
+    let wrong = fx.backing_url.replacen("://owner:", "://owner:wrongpassword", 1);
+    assert_ne!(wrong, fx.backing_url, "the cluster URL names the owner");
+    let (s, body) = send(admin.clone(), form("local", "", wrong)).await;
+    assert_eq!(s, 422, "{body}");
+    assert!(body.to_string().contains("could not connect"), "{body}");
+    assert!(!body.to_string().contains("wrongpassword"), "the password came back: {body}");
+
+    // A local link: a generated ref, the URL stored encrypted, audited without it.
+    let (s, body) = send(admin.clone(), form("local", "", fx.backing_url.clone())).await;
+    assert_eq!(s, 200, "{body}");
+    let new_ref = body.as_str().unwrap().to_string();
+    assert!(app::models::supabase::ProjectRef::parse(&new_ref).is_some(), "{new_ref}");
+    let (upstream, enc): (Option<String>, String) =
+        sqlx::query_as("select upstream, db_url_enc from ops.supabase_projects where project_ref = $1").bind(&new_ref).fetch_one(&app.owner).await.unwrap();
+    assert_eq!(upstream.as_deref(), Some("local"));
+    assert!(enc.starts_with("v1:") && !enc.contains("postgres"), "stored encrypted");
+    let audit: Vec<(String, serde_json::Value)> =
+        sqlx::query_as("select action, details from ops.audit_log where target = $1 and action like 'supabase.%linked'").bind(&new_ref).fetch_all(&app.owner).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].0, "supabase.linked");
+    assert!(!audit[0].1.to_string().contains(&fx.backing_url) && !audit[0].1.to_string().contains("postgres://"), "{:?}", audit[0].1);
+
+    // It works through the proxy at once, and everyone in the tenant sees it listed.
+    let (s, buckets) = fx.call(&admin, "GET", &format!("v1/projects/{new_ref}/storage/buckets"), None).await;
+    assert_eq!(s, 200, "{buckets}");
+    assert!(buckets.contains("avatars"), "{buckets}");
+    let (s, links) = server_fn(app, &dev, "supabase-links", &[("slug", &slug)]).await;
+    assert_eq!(s, 200, "{links}");
+    assert!(links["links"].as_array().unwrap().iter().any(|l| l["project_ref"] == new_ref.as_str()), "{links}");
+    assert_eq!(links["can_manage"], false);
+    assert!(!links.to_string().contains("postgres://"));
+
+    // Linking the same hosted ref twice is a conflict.
+    let hosted = form("hosted", "hostedhostedhostedab", String::new());
+    assert_eq!(send(admin.clone(), hosted.clone()).await.0, 200);
+    assert_eq!(send(admin.clone(), hosted).await.0, 409);
+
+    // Unlinking: developers cannot, another tenant's link is not found, ours goes, audited,
+    // and the proxy refuses the ref from then on.
+    let id: Uuid = sqlx::query_scalar("select id from ops.supabase_projects where project_ref = $1").bind(&new_ref).fetch_one(&app.owner).await.unwrap();
+    let foreign: Uuid = sqlx::query_scalar("select id from ops.supabase_projects where project_ref = $1").bind(&fx.foreign).fetch_one(&app.owner).await.unwrap();
+    assert_eq!(server_fn(app, &dev, "supabase-unlink", &[("id", &id.to_string())]).await.0, 403);
+    assert_eq!(server_fn(app, &admin, "supabase-unlink", &[("id", &foreign.to_string())]).await.0, 404);
+    let (s, body) = server_fn(app, &admin, "supabase-unlink", &[("id", &id.to_string())]).await;
+    assert_eq!(s, 200, "{body}");
+    let unlinked: i64 = sqlx::query_scalar("select count(*) from ops.audit_log where target = $1 and action = 'supabase.unlinked'").bind(&new_ref).fetch_one(&app.owner).await.unwrap();
+    assert_eq!(unlinked, 1);
+    assert_eq!(fx.call(&admin, "GET", &format!("v1/projects/{new_ref}/storage/buckets"), None).await.0, 403);
+    let still: i64 = sqlx::query_scalar("select count(*) from ops.supabase_projects where project_ref = $1").bind(&fx.foreign).fetch_one(&app.owner).await.unwrap();
+    assert_eq!(still, 1, "the other tenant's link is untouched");
+}

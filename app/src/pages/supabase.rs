@@ -171,6 +171,10 @@ pub fn SupabasePanelPage() -> impl IntoView {
     let query = use_query_map();
     let panel = Resource::new(move || params.read().get("ref").unwrap_or_default(), get_supabase_panel);
     let section = move || query.read().get("section").filter(|s| SECTIONS.iter().any(|(k, _)| k == s)).unwrap_or_else(|| "database".to_string());
+    // The sections fetch in the browser (local resources): the server and the hydrating
+    // browser both render the loading state, then the browser mounts the section.
+    let mounted = RwSignal::new(false);
+    Effect::new(move |_| mounted.set(true));
     view! {
         <Suspense fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
@@ -202,6 +206,9 @@ pub fn SupabasePanelPage() -> impl IntoView {
                                 <section class="min-w-0 flex-1">
                                     {move || {
                                         let r = r.clone();
+                                        if !mounted.get() {
+                                            return view! { <crate::components::supabase::PanelLoading /> }.into_any();
+                                        }
                                         match section().as_str() {
                                             "schema" => view! { <schema::SchemaSection project_ref=r /> }.into_any(),
                                             "auth" => view! { <auth::AuthSection project_ref=r admin=admin /> }.into_any(),

@@ -28,11 +28,52 @@ struct Advice {
     lints: Vec<Lint>,
 }
 
+/// Splinter's details are Markdown with escaped backticks (`` \`public.t\` ``): shown as
+/// text with `code` spans, and `[docs](url)` links as their text.
+fn detail_view(detail: &str) -> impl IntoView {
+    let text = detail.replace("\\`", "`");
+    let text = link_labels(&text);
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                view! { <code class="rounded bg-slate-100 px-1 font-mono text-[11px] text-slate-800">{part.to_string()}</code> }.into_any()
+            } else {
+                part.to_string().into_any()
+            }
+        })
+        .collect_view()
+}
+
+/// `[label](https://...)` becomes `label`.
+fn link_labels(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find("](").map(|c| open + c) else { break };
+        let Some(end) = rest[close..].find(')').map(|e| close + e) else { break };
+        out.push_str(&rest[..open]);
+        out.push_str(&rest[open + 1..close]);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn rank(level: &str) -> u8 {
     match level {
         "ERROR" => 0,
         "WARN" => 1,
         _ => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn markdown_links_become_their_label() {
+        assert_eq!(super::link_labels("See [docs](https://x.example/a) for more."), "See docs for more.");
+        assert_eq!(super::link_labels("no [link here"), "no [link here");
     }
 }
 
@@ -79,7 +120,7 @@ fn AdvisorList(title: &'static str, testid: &'static str, data: LocalResource<Re
                                                 <span class=format!("rounded px-1.5 py-0.5 text-[10px] font-semibold ring-1 ring-inset {badge}")>{l.level.clone()}</span>
                                                 <span class="text-sm font-medium text-slate-800">{l.title.clone()}</span>
                                             </div>
-                                            <p class="mt-0.5 text-xs text-slate-600">{l.detail.clone()}</p>
+                                            <p class="mt-0.5 text-xs text-slate-600">{detail_view(&l.detail)}</p>
                                             {l.remediation.clone().filter(|u| u.starts_with("https://")).map(|u| view! {
                                                 <a class="text-[11px] text-indigo-700 hover:underline" href=u target="_blank" rel="noopener noreferrer">"How to fix →"</a>
                                             })}
