@@ -17,6 +17,8 @@ pub struct AppState {
     /// Encrypts what the console stores for linked Supabase projects (connection strings);
     /// the server's AES-256-GCM box. None only in states built without it.
     pub sealer: Option<Arc<dyn Sealer>>,
+    /// ODOOOPS_SUPABASE_TOKEN is set (it serves the installation's first tenant).
+    pub supabase_server_token: bool,
 }
 
 impl FromRef<AppState> for LeptosOptions {

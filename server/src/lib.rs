@@ -75,6 +75,7 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
         leptos_options: startup::leptos_options(&cfg.output_name, &cfg.site_root, addr),
         mail: std::sync::Arc::new(mail.context),
         sealer: Some(secrets.clone()),
+        supabase_server_token: cfg.supabase_token.is_some(),
     };
     let hub = logs::hub::Hub::start(state.db.pool().clone(), shutdown_rx.clone()).await?;
     let previews = previews::PreviewManager::new(state.db.clone(), Duration::from_secs(cfg.preview_idle_minutes.max(1) * 60));

@@ -60,8 +60,11 @@ pub async fn get_supabase_links(slug: String) -> Result<SupabaseLinks, AppError>
         let mut tx = s.tx().await?;
         let project = crate::db::projects::find_by_slug(&mut tx, &slug).await.map_err(db)?.ok_or_else(|| not_found("project"))?;
         let links = repo::list(&mut tx, project.id).await.map_err(db)?;
+        let own = repo::token_info(&mut tx).await.map_err(db)?;
+        let first: bool = sqlx::query_scalar("select ops.is_console_tenant(ops.current_tenant_id())").fetch_one(&mut *tx).await.map_err(db)?;
         tx.commit().await.map_err(db)?;
-        Ok(SupabaseLinks { project_slug: project.slug, project_name: project.name, links, can_manage: s.role().allows(Capability::ManageSupabase) })
+        let token = crate::models::supabase::TokenState { own, server: first && s.state.supabase_server_token };
+        Ok(SupabaseLinks { project_slug: project.slug, project_name: project.name, links, can_manage: s.role().allows(Capability::ManageSupabase), token })
     })
     .await
 }
@@ -142,6 +145,43 @@ pub async fn get_supabase_panel(project_ref: String) -> Result<SupabasePanel, Ap
         let (slug, pname): (String, String) = sqlx::query_as("select slug, name from ops.projects where id = $1").bind(link.project_id).fetch_one(&mut *tx).await.map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(SupabasePanel { link, project_slug: slug, project_name: pname, admin: s.role().allows(Capability::ManageSupabase) })
+    })
+    .await
+}
+
+/// Sets the tenant's own Supabase management token (admins; audited without it). It is
+/// stored encrypted and only the proxy reads it back.
+#[server(prefix = "/api", endpoint = "supabase-token")]
+pub async fn set_supabase_token(token: String) -> Result<(), AppError> {
+    crate::api::guard(async move {
+        use ssr::*;
+        let s = require(Capability::ManageSupabase).await?;
+        let token = crate::models::supabase::check_token(&token).map_err(AppError::Invalid)?;
+        let sealer = s.state.sealer.clone().ok_or_else(|| AppError::internal("no sealer for Supabase tokens"))?;
+        let sealed = sealer.seal(&token).map_err(AppError::internal)?;
+        let hint: String = token.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+        let mut tx = s.tx().await?;
+        repo::put_token(&mut tx, &sealed, &hint, s.user_id(), &s.email).await.map_err(db)?;
+        s.audit(&mut tx, "supabase.token_set", "-", serde_json::json!({"hint": hint})).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    })
+    .await
+}
+
+/// Removes the tenant's own token (admins; audited).
+#[server(prefix = "/api", endpoint = "supabase-token-remove")]
+pub async fn remove_supabase_token() -> Result<(), AppError> {
+    crate::api::guard(async move {
+        use ssr::*;
+        let s = require(Capability::ManageSupabase).await?;
+        let mut tx = s.tx().await?;
+        if !repo::delete_token(&mut tx).await.map_err(db)? {
+            return Err(not_found("Supabase token"));
+        }
+        s.audit(&mut tx, "supabase.token_removed", "-", serde_json::json!({})).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
     })
     .await
 }

@@ -159,3 +159,45 @@ pub async fn patch_auth_config(conn: &mut PgConnection, supabase_project_id: Uui
     .fetch_one(conn)
     .await
 }
+
+/// The tenant's own management token as the UI may see it (never the token).
+pub async fn token_info(conn: &mut PgConnection) -> Result<Option<crate::models::supabase::TokenInfo>, sqlx::Error> {
+    let row: Option<(String, String, DateTime<Utc>)> = sqlx::query_as("select hint, updated_by_email, updated_at from ops.supabase_tokens").fetch_optional(conn).await?;
+    Ok(row.map(|(hint, updated_by, updated_at)| crate::models::supabase::TokenInfo { hint, updated_by, updated_at }))
+}
+
+/// Sets (or replaces) the caller's tenant's token, already encrypted.
+pub async fn put_token(conn: &mut PgConnection, token_enc: &str, hint: &str, by: Uuid, by_email: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into ops.supabase_tokens (tenant_id, token_enc, hint, updated_by, updated_by_email)
+         values (ops.current_tenant_id(), $1, $2, $3, $4)
+         on conflict (tenant_id) do update set token_enc = $1, hint = $2, updated_by = $3, updated_by_email = $4, updated_at = now()",
+    )
+    .bind(token_enc)
+    .bind(hint)
+    .bind(by)
+    .bind(by_email)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_token(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("delete from ops.supabase_tokens").execute(conn).await?.rows_affected() > 0)
+}
+
+/// Where the proxy sends a ref of the caller's tenant: None when it is not linked.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub upstream: SupabaseUpstream,
+    /// The tenant's own token, encrypted.
+    pub token_enc: Option<String>,
+    /// The server's configured token may be used (the installation's first tenant).
+    pub server_token: bool,
+}
+
+pub async fn route(conn: &mut PgConnection, project_ref: &ProjectRef) -> Result<Option<Route>, sqlx::Error> {
+    let row: Option<(Option<String>, Option<String>, bool)> =
+        sqlx::query_as("select upstream, token_enc, server_token from ops.supabase_route($1)").bind(project_ref.as_str()).fetch_optional(conn).await?;
+    Ok(row.map(|(u, token_enc, server_token)| Route { upstream: SupabaseUpstream::from_column(u.as_deref()), token_enc, server_token }))
+}

@@ -87,6 +87,35 @@ pub struct SupabaseLinks {
     pub links: Vec<SupabaseLink>,
     /// The caller may link and unlink (admins).
     pub can_manage: bool,
+    /// Which management token links to Supabase's API use.
+    pub token: TokenState,
+}
+
+/// The tenant's own management token, as the UI shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    /// Its last four characters.
+    pub hint: String,
+    pub updated_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Which token the proxy sends for this tenant's hosted links.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenState {
+    pub own: Option<TokenInfo>,
+    /// The server's ODOOOPS_SUPABASE_TOKEN stands in (configured, and this is the
+    /// installation's first tenant).
+    pub server: bool,
+}
+
+/// A management token as typed: trimmed, one line of printable ASCII, 10 to 200 characters.
+pub fn check_token(token: &str) -> Result<String, String> {
+    let t = token.trim();
+    if t.len() < 10 || t.len() > 200 || !t.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("a Supabase access token is one line of 10 to 200 characters (sbp_...), from Account > Access Tokens".into());
+    }
+    Ok(t.to_string())
 }
 
 /// What the panel needs besides the proxy: which link, whose project, and what the caller

@@ -9,9 +9,9 @@ mod schema;
 mod secrets;
 mod storage;
 
-use crate::api::supabase::{get_supabase_links, get_supabase_panel, LinkSupabase, UnlinkSupabase};
+use crate::api::supabase::{get_supabase_links, get_supabase_panel, LinkSupabase, RemoveSupabaseToken, SetSupabaseToken, UnlinkSupabase};
 use crate::components::ui::{fmt_time, EmptyState, ErrorPanel, Loading, PageHeader, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT, LABEL, TABLE, TD, TH};
-use crate::models::supabase::{SupabaseLink, SupabaseUpstream};
+use crate::models::supabase::{SupabaseLink, SupabaseUpstream, TokenState};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -34,9 +34,11 @@ pub fn SupabaseLinksPage() -> impl IntoView {
     let params = use_params_map();
     let link = ServerAction::<LinkSupabase>::new();
     let unlink = ServerAction::<UnlinkSupabase>::new();
+    let set_token = ServerAction::<SetSupabaseToken>::new();
+    let remove_token = ServerAction::<RemoveSupabaseToken>::new();
     let links = Resource::new(
-        move || (params.read().get("slug").unwrap_or_default(), link.version().get(), unlink.version().get()),
-        |(slug, _, _)| get_supabase_links(slug),
+        move || (params.read().get("slug").unwrap_or_default(), link.version().get() + unlink.version().get() + set_token.version().get() + remove_token.version().get()),
+        |(slug, _)| get_supabase_links(slug),
     );
     view! {
         <Title text="Supabase" />
@@ -56,7 +58,10 @@ pub fn SupabaseLinksPage() -> impl IntoView {
                             } else {
                                 view! { <LinkTable links=l.links.clone() slug=slug.clone() can_manage=l.can_manage unlink=unlink /> }.into_any()
                             }}
-                            {l.can_manage.then(|| view! { <LinkForm slug=slug.clone() action=link /> })}
+                            <div class="grid gap-4 lg:grid-cols-2">
+                                {l.can_manage.then(|| view! { <LinkForm slug=slug.clone() action=link /> })}
+                                <TokenCard state=l.token.clone() can_manage=l.can_manage set=set_token remove=remove_token />
+                            </div>
                         }
                         .into_any()
                     }
@@ -127,7 +132,7 @@ fn LinkForm(slug: String, action: ServerAction<LinkSupabase>) -> impl IntoView {
         })
     };
     view! {
-        <div class=format!("{CARD} max-w-2xl p-4")>
+        <div class=format!("{CARD} p-4")>
             <h2 class="mb-3 text-sm font-semibold text-slate-800">"Link a Supabase project"</h2>
             <ActionForm action=action attr:class="grid gap-3" attr:data-testid="link-form">
                 <input type="hidden" name="slug" value=slug />
@@ -160,6 +165,46 @@ fn LinkForm(slug: String, action: ServerAction<LinkSupabase>) -> impl IntoView {
                     {result}
                 </div>
             </ActionForm>
+        </div>
+    }
+}
+
+/// The management token hosted links use: the tenant's own (set here, stored encrypted),
+/// or for the installation's first tenant the server's.
+#[component]
+fn TokenCard(state: TokenState, can_manage: bool, set: ServerAction<SetSupabaseToken>, remove: ServerAction<RemoveSupabaseToken>) -> impl IntoView {
+    let status = match (&state.own, state.server) {
+        (Some(t), _) => format!("This organization's token …{}, set by {} on {}.", t.hint, t.updated_by, fmt_time(&t.updated_at)),
+        (None, true) => "The server's token (ODOOOPS_SUPABASE_TOKEN) is used. Set one here to use your own.".to_string(),
+        (None, false) => "No token: projects on Supabase answer 502 until an admin sets one. Local projects need none.".to_string(),
+    };
+    let has_own = state.own.is_some();
+    let message = move || {
+        set.value().get().map(|r| r.map(|_| "Token saved.".to_string())).or_else(|| remove.value().get().map(|r| r.map(|_| "Token removed.".to_string()))).map(|r| match r {
+            Ok(ok) => view! { <p class="text-sm text-emerald-700" role="status" data-testid="token-ok">{ok}</p> }.into_any(),
+            Err(e) => view! { <p class="text-sm text-rose-700" role="alert" data-testid="token-error">{e.to_string()}</p> }.into_any(),
+        })
+    };
+    view! {
+        <div class=format!("{CARD} p-4") data-testid="token-card">
+            <h2 class="mb-1 text-sm font-semibold text-slate-800">"Management token"</h2>
+            <p class="mb-3 text-xs text-slate-600" data-testid="token-status">{status}</p>
+            {can_manage.then(|| view! {
+                <ActionForm action=set attr:class="flex flex-wrap items-end gap-2">
+                    <label class="min-w-[16rem] flex-1">
+                        <span class=LABEL>"Personal access token"</span>
+                        <input class=format!("{INPUT} font-mono") type="password" name="token" required minlength="10" maxlength="200" placeholder="sbp_…" autocomplete="off" data-testid="token-input" />
+                    </label>
+                    <button type="submit" class=BUTTON data-testid="token-save" disabled=move || set.pending().get()>"Save token"</button>
+                </ActionForm>
+                {has_own.then(|| view! {
+                    <ActionForm action=remove attr:class="mt-2">
+                        <button type="submit" class=BUTTON_DANGER data-testid="token-remove">"Remove token"</button>
+                    </ActionForm>
+                })}
+                <p class="mt-2 text-[11px] text-slate-500">"Stored encrypted; only the proxy reads it, and it is never shown again or written to any log."</p>
+            })}
+            <div class="mt-2">{message}</div>
         </div>
     }
 }
