@@ -661,3 +661,59 @@ async fn admins_link_and_unlink_projects_checked_encrypted_and_audited() {
     let still: i64 = sqlx::query_scalar("select count(*) from ops.supabase_projects where project_ref = $1").bind(&fx.foreign).fetch_one(&app.owner).await.unwrap();
     assert_eq!(still, 1, "the other tenant's link is untouched");
 }
+
+#[tokio::test]
+async fn a_second_tenant_needs_its_own_token_which_is_stored_encrypted_and_sent_upstream() {
+    let fx = fixture().await;
+    let app = &fx.app;
+    // Globex (not the installation's first tenant) linked fx.foreign; the server's token is not
+    // for it.
+    let globex: Uuid = sqlx::query_scalar("select tenant_id from ops.supabase_projects where project_ref = $1").bind(&fx.foreign).fetch_one(&app.owner).await.unwrap();
+    let (_, email) = app.member_of(globex, Role::Admin).await;
+    let (admin, res) = app.login(&email, common::PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    let path = format!("v1/projects/{}/config/auth", fx.foreign);
+    let hits = fx.hits();
+    let (s, body) = fx.call(&admin, "GET", &path, None).await;
+    assert_eq!((s, fx.hits()), (502, hits), "{body}");
+    assert!(body.contains("no Supabase management token is configured for this organization"), "{body}");
+
+    // Its admin sets one: stored encrypted, unreadable by the app role, audited without it.
+    let own = format!("sbp_globex_{}", Uuid::new_v4().simple());
+    let (dev, _, _) = app.logged_in(Role::Developer).await;
+    assert_eq!(server_fn(app, &dev, "supabase-token", &[("token", "sbp_developer_token")]).await.0, 403);
+    assert_eq!(server_fn(app, &admin, "supabase-token", &[("token", "short")]).await.0, 422);
+    let (s, body) = server_fn(app, &admin, "supabase-token", &[("token", &own)]).await;
+    assert_eq!(s, 200, "{body}");
+    let enc: String = sqlx::query_scalar("select token_enc from ops.supabase_tokens where tenant_id = $1").bind(globex).fetch_one(&app.owner).await.unwrap();
+    assert!(enc.starts_with("v1:") && !enc.contains(&own));
+    let mut conn = app.app_pool.acquire().await.unwrap();
+    let denied = sqlx::query("select token_enc from ops.supabase_tokens").execute(&mut *conn).await;
+    assert!(denied.is_err(), "the app role reads no token ciphertext");
+    drop(conn);
+    let audit: Vec<serde_json::Value> = sqlx::query_scalar("select to_jsonb(a) from ops.audit_log a where tenant_id = $1").bind(globex).fetch_all(&app.owner).await.unwrap();
+    assert!(audit.iter().any(|a| a["action"] == "supabase.token_set"));
+    assert!(audit.iter().all(|a| !a.to_string().contains(&own)), "the token is in the audit log");
+
+    // The proxy now sends it, and only to that tenant's requests.
+    let (s, _) = fx.call(&admin, "GET", &path, None).await;
+    assert_eq!(fx.hits(), hits + 1);
+    assert_eq!(fx.up.seen_auth.lock().unwrap().last().unwrap(), &format!("Bearer {own}"));
+    // (the stand-in upstream hands it to the local API, which wants its own token)
+    assert_eq!(s, 401);
+    let (acme_admin, _, _) = app.logged_in(Role::Admin).await;
+    fx.call(&acme_admin, "GET", &format!("v1/projects/{}/config/auth", fx.linked), None).await;
+    assert_eq!(fx.up.seen_auth.lock().unwrap().last().unwrap(), &format!("Bearer {}", fx.token), "acme still uses the server's token");
+    let (s, links) = server_fn(app, &admin, "supabase-links", &[("slug", "web")]).await;
+    assert_eq!(s, 200, "{links}");
+    assert_eq!(links["token"]["own"]["hint"], own[own.len() - 4..]);
+    assert_eq!(links["token"]["server"], false);
+
+    // Removed: back to 502, nothing upstream.
+    assert_eq!(server_fn(app, &admin, "supabase-token-remove", &[]).await.0, 200);
+    assert_eq!(server_fn(app, &admin, "supabase-token-remove", &[]).await.0, 404);
+    let hits = fx.hits();
+    assert_eq!(fx.call(&admin, "GET", &path, None).await.0, 502);
+    assert_eq!(fx.hits(), hits);
+    assert!(!String::from_utf8_lossy(&fx.logs.lock().unwrap()).contains(&own), "the token is in the log");
+}

@@ -26,7 +26,10 @@
 //! "upstream returned 429"); the body is streamed. When the upstream cannot be reached the
 //! answer is **502** `{"error": "upstream unreachable"}`, or `{"error": "upstream timed out"}`
 //! after `ODOOOPS_SUPABASE_CONNECT_TIMEOUT_MS` / `ODOOOPS_SUPABASE_TIMEOUT_MS`; **502**
-//! `{"error": "no Supabase management token is configured"}` when there is no token.
+//! `{"error": "no Supabase management token is configured for this organization"}` when
+//! there is no token. The token is the tenant's own (`ops.supabase_tokens`, encrypted, set by
+//! its admins), else `ODOOOPS_SUPABASE_TOKEN` for the installation's first tenant only: a ref
+//! is not a secret, so one server-wide token must not serve every tenant.
 //!
 //! Every request after login leaves exactly one `ops.audit_log` row, action
 //! `supabase.proxy`, target the ref (or `-`), details `{method, path, status, latency_ms,

@@ -139,12 +139,32 @@ pub async fn forward(State(s): State<HttpState>, req: Request) -> Response {
     send(&sb, upstream, &parts.method, &segments.join("/"), parts.uri.query(), &parts.headers, body, record).await
 }
 
-/// The upstream of the caller's tenant's link for `project_ref`, if there is one.
-async fn linked(session: &Session, project_ref: &ProjectRef) -> Result<Option<SupabaseUpstream>, app::models::AppError> {
+/// Where the caller's tenant's link for `project_ref` goes, and with which token; None when
+/// it is not linked.
+async fn linked(session: &Session, project_ref: &ProjectRef) -> Result<Option<app::db::supabase::Route>, app::models::AppError> {
     let mut tx = session.tx().await?;
-    let link = app::db::supabase::find_by_ref(&mut tx, project_ref).await.map_err(app::models::AppError::internal)?;
+    let route = app::db::supabase::route(&mut tx, project_ref).await.map_err(app::models::AppError::internal)?;
     tx.commit().await.map_err(app::models::AppError::internal)?;
-    Ok(link.map(|l| l.upstream))
+    Ok(route)
+}
+
+/// The bearer token for a route: the local API's own; for the Management API the tenant's
+/// token, or the server's for the installation's first tenant.
+fn token_for(sb: &Supabase, route: &app::db::supabase::Route) -> Option<app::auth::Secret> {
+    match route.upstream {
+        SupabaseUpstream::Local => sb.local_token.clone(),
+        SupabaseUpstream::Default => match &route.token_enc {
+            Some(enc) => match sb.secrets.open(enc) {
+                Ok(t) => Some(app::auth::Secret::new(t)),
+                Err(e) => {
+                    tracing::error!(error = %e, "a tenant's Supabase token does not open with this console's key");
+                    None
+                }
+            },
+            None if route.server_token => sb.token.clone(),
+            None => None,
+        },
+    }
 }
 
 /// The body of `database/query` as it goes upstream: `read_only` made explicit (true unless
@@ -168,13 +188,13 @@ fn query_body(body: &[u8], admin: bool) -> Result<Bytes, (StatusCode, &'static s
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn send(sb: &Supabase, upstream: SupabaseUpstream, method: &Method, path: &str, query: Option<&str>, headers: &HeaderMap, body: Bytes, record: Record) -> Response {
-    let (base, token) = match upstream {
-        SupabaseUpstream::Default => (&sb.api_url, sb.token.as_ref()),
-        SupabaseUpstream::Local => (&sb.local_url, sb.local_token.as_ref()),
+async fn send(sb: &Supabase, route: app::db::supabase::Route, method: &Method, path: &str, query: Option<&str>, headers: &HeaderMap, body: Bytes, record: Record) -> Response {
+    let base = match route.upstream {
+        SupabaseUpstream::Default => &sb.api_url,
+        SupabaseUpstream::Local => &sb.local_url,
     };
-    let Some(token) = token else {
-        return record.answer(StatusCode::BAD_GATEWAY, "no Supabase management token is configured", "upstream_error").await;
+    let Some(token) = token_for(sb, &route) else {
+        return record.answer(StatusCode::BAD_GATEWAY, "no Supabase management token is configured for this organization", "upstream_error").await;
     };
     let mut url = format!("{base}/{path}");
     if let Some(q) = query.filter(|q| !q.is_empty()) {
