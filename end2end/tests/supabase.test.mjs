@@ -184,8 +184,20 @@ test('an admin links a hosted project, sees the upstream error, and unlinks it',
 
   await row.locator('[data-testid=open-panel]').click();
   await hydrated(page);
-  await page.locator('[data-testid=proxy-error]', { hasText: /management token|upstream/ }).first().waitFor();
+  await page.locator('[data-testid=proxy-error]', { hasText: 'no Supabase management token is configured for this organization' }).first().waitFor();
   await shot(page, 'supabase-upstream-error');
+
+  // The organization's own token: saved write-only, shown by its last four characters.
+  await page.goto(`${BASE}/projects/acme-erp/supabase`);
+  await hydrated(page);
+  await page.locator('[data-testid=token-status]', { hasText: 'No token' }).waitFor();
+  await page.fill('[data-testid=token-input]', 'sbp_e2e_token_0123456789wxyz');
+  await page.locator('[data-testid=token-save]').click();
+  await page.locator('[data-testid=token-status]', { hasText: '…wxyz' }).waitFor();
+  assert.ok(!(await page.content()).includes('sbp_e2e_token_0123456789wxyz'), 'the token is never shown');
+  await shot(page, 'supabase-token');
+  await page.locator('[data-testid=token-remove]').click();
+  await page.locator('[data-testid=token-status]', { hasText: 'No token' }).waitFor();
 
   await page.goto(`${BASE}/projects/acme-erp/supabase`);
   await hydrated(page);

@@ -153,7 +153,7 @@ fn LinkForm(slug: String, action: ServerAction<LinkSupabase>) -> impl IntoView {
                 <label class:hidden=move || kind.get() != "hosted">
                     <span class=LABEL>"Project ref"</span>
                     <input class=format!("{INPUT} font-mono") name="project_ref" maxlength="20" placeholder="abcdefghijklmnopqrst" autocomplete="off" />
-                    <span class="mt-1 block text-[11px] text-slate-500">"The 20 letters in the project's dashboard URL. Calls go to the configured Management API with the server's token."</span>
+                    <span class="mt-1 block text-[11px] text-slate-500">"The 20 letters in the project's dashboard URL. Calls go to the configured Management API with the organization's management token (right)."</span>
                 </label>
                 <label class:hidden=move || kind.get() != "local">
                     <span class=LABEL>"Database URL"</span>
