@@ -27,11 +27,7 @@ mod ssr {
         AppError::internal(e)
     }
 
-    pub fn not_found(what: &str) -> AppError {
-        let e = AppError::NotFound(what.to_string());
-        crate::auth::session::set_status(&e);
-        e
-    }
+    pub use crate::api::not_found;
 
     /// The facts about an environment a request checks, locked until the transaction ends.
     #[derive(sqlx::FromRow)]

@@ -16,11 +16,7 @@ mod ssr {
         AppError::internal(e)
     }
 
-    pub fn not_found(what: &str) -> AppError {
-        let e = AppError::NotFound(what.to_string());
-        crate::auth::session::set_status(&e);
-        e
-    }
+    pub use crate::api::not_found;
 }
 
 #[server(prefix = "/api", endpoint = "mail-overview")]

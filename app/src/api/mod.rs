@@ -16,6 +16,14 @@ pub mod shell;
 pub mod supabase;
 pub mod tokens;
 
+/// A 404 for `what`, with the response's status set to match.
+#[cfg(feature = "ssr")]
+pub fn not_found(what: &str) -> crate::models::AppError {
+    let e = crate::models::AppError::NotFound(what.to_string());
+    crate::auth::session::set_status(&e);
+    e
+}
+
 /// Runs a server function's body and gives any error its HTTP status (422, 403, 409...),
 /// so clients and logs see what happened rather than a blanket 500.
 #[cfg(feature = "ssr")]

@@ -21,11 +21,7 @@ mod ssr {
         AppError::internal(e)
     }
 
-    pub fn not_found(what: &str) -> AppError {
-        let e = AppError::NotFound(what.to_string());
-        crate::auth::session::set_status(&e);
-        e
-    }
+    pub use crate::api::not_found;
 
     /// The form's own checks, then the regex as PostgreSQL (which runs it) understands it.
     pub async fn validate(s: &Session, form: &RuleForm) -> Result<ValidRule, AppError> {

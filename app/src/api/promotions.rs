@@ -18,11 +18,7 @@ mod ssr {
         AppError::internal(e)
     }
 
-    pub fn not_found(what: &str) -> AppError {
-        let e = AppError::NotFound(what.to_string());
-        crate::auth::session::set_status(&e);
-        e
-    }
+    pub use crate::api::not_found;
 
     /// A reason typed by a person: trimmed, required, at most 2,000 characters.
     pub fn reason_text(text: &str, what: &str) -> Result<String, AppError> {

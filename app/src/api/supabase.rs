@@ -16,11 +16,7 @@ mod ssr {
         AppError::internal(e)
     }
 
-    pub fn not_found(what: &str) -> AppError {
-        let e = AppError::NotFound(what.to_string());
-        crate::auth::session::set_status(&e);
-        e
-    }
+    pub use crate::api::not_found;
 
     /// A ref for a local project: 20 random lowercase letters, as Supabase's.
     pub fn random_ref() -> crate::models::supabase::ProjectRef {
