@@ -6,6 +6,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -19,6 +20,21 @@ pub struct AppState {
     pub sealer: Option<Arc<dyn Sealer>>,
     /// ODOOOPS_SUPABASE_TOKEN is set (it serves the installation's first tenant).
     pub supabase_server_token: bool,
+    /// Bumped whenever a membership, a user, a Supabase link or a tenant's Supabase token
+    /// changes (by this process at once, by others through `ops_authz` notifications):
+    /// what the Supabase proxy kept from its checks is stale from then on.
+    pub authz_epoch: Arc<AtomicU64>,
+}
+
+impl AppState {
+    /// Marks every kept authorization as stale (after the change has been committed).
+    pub fn authz_changed(&self) {
+        self.authz_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn authz_epoch(&self) -> u64 {
+        self.authz_epoch.load(Ordering::Acquire)
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -76,8 +76,9 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
         mail: std::sync::Arc::new(mail.context),
         sealer: Some(secrets.clone()),
         supabase_server_token: cfg.supabase_token.is_some(),
+        authz_epoch: std::sync::Arc::default(),
     };
-    let hub = logs::hub::Hub::start(state.db.pool().clone(), shutdown_rx.clone()).await?;
+    let hub = logs::hub::Hub::start(state.db.pool().clone(), state.authz_epoch.clone(), shutdown_rx.clone()).await?;
     let previews = previews::PreviewManager::new(state.db.clone(), Duration::from_secs(cfg.preview_idle_minutes.max(1) * 60));
     let settings = builds::BuildSettings {
         batch_window_secs: cfg.build_batch_seconds.max(0),
@@ -120,7 +121,7 @@ pub async fn build(cfg: &config::Config, database: &db::Database) -> Result<Cons
         promotion_ctx.instances.clone(),
     );
     services.shell = Some(shell.clone());
-    services.supabase = Some(supabase::Supabase::new(cfg, secrets, addr)?);
+    services.supabase = Some(supabase::Supabase::new(cfg, secrets, &state.db)?);
     tasks.push(shell.start(shutdown_rx.clone()));
     tasks.push(backups::scheduler::start(backup_ctx.clone(), shutdown_rx.clone()));
     if cfg.scanner {

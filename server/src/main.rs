@@ -71,6 +71,7 @@ async fn serve(cfg: &odooops::config::Config, args: ServeArgs) -> Result<()> {
             let _ = stop.send(true);
         };
         let served = startup::serve(console.listener, console.router, signal).await;
+        console.services.flush().await;
         odooops::Console::stop_services(&console.shutdown, console.tasks).await;
         served
     }

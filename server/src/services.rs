@@ -33,6 +33,14 @@ impl Services {
         Services { hub, previews, settings: Arc::new(settings), http, mail_stats: Arc::default(), backups: None, shell: None, supabase: None, touched: Arc::default(), db }
     }
 
+    /// Writes what request handlers left queued (the Supabase proxy's audit rows). Run once
+    /// the HTTP server has drained, before the pools close, so a normal shutdown loses none.
+    pub async fn flush(&self) {
+        if let Some(sb) = &self.supabase {
+            sb.audit.flush().await;
+        }
+    }
+
     /// Records that a preview was used (at most every 15 s per preview), for the idle timeout.
     pub async fn touch_preview(&self, tenant_id: Uuid, preview_id: Uuid) {
         {

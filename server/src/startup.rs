@@ -32,6 +32,9 @@ pub struct HttpState {
     pub app: AppState,
     pub metrics: Metrics,
     pub services: crate::services::Services,
+    /// The local Management API's router (when the Supabase proxy runs), which the proxy
+    /// calls in-process for the links this console serves itself.
+    pub local_api: Option<Router>,
 }
 
 pub fn router(state: AppState, metrics: Metrics, services: crate::services::Services) -> Router {
@@ -39,7 +42,7 @@ pub fn router(state: AppState, metrics: Metrics, services: crate::services::Serv
     let ctx_state = state.clone();
     let context = move || provide_context(ctx_state.clone());
     let local_supabase = services.supabase.clone().map(|sb| crate::supabase::local::router(state.db.clone(), sb));
-    let http = HttpState { app: state.clone(), metrics: metrics.clone(), services };
+    let http = HttpState { app: state.clone(), metrics: metrics.clone(), services, local_api: local_supabase.clone() };
     let plain = Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))

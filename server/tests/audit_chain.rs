@@ -3,7 +3,7 @@
 //! server function.
 mod common;
 
-use app::db::audit::{insert, AuditEntry};
+use app::db::audit::{insert, insert_many, AuditEntry};
 use app::db::audit_chain::{link_hash, NO_TENANT_CHAIN, PAGE_QUERY};
 use app::db::DbClaims;
 use app::models::Role;
@@ -126,6 +126,56 @@ async fn many_rows_in_one_transaction_and_one_statement_are_chained_in_order() {
     app_insert(&app, "test.after_rollback", 1).await;
     let report = verify_one(&app.owner, app.tenant_id).await.unwrap();
     assert!(report.is_intact() && report.head_seq == rows as i64 + 1, "{report:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn batches_from_the_request_role_keep_their_order_beside_single_row_writers() {
+    let app = TestApp::spawn().await;
+    let before = chain_ids(&app).await.len();
+    let single = {
+        let db = app.services_db();
+        let tenant_id = app.tenant_id;
+        tokio::spawn(async move {
+            for i in 0..40 {
+                let claims = DbClaims { sub: Uuid::new_v4(), tenant_id, role: Role::Developer };
+                let mut tx = db.tenant_tx(&claims).await.unwrap();
+                let entry = AuditEntry { actor_id: None, actor_email: "", action: "test.single", target: "", details: serde_json::json!({"i": i}), request_id: "", ip: "" };
+                insert(&mut tx, &entry).await.unwrap();
+                tx.commit().await.unwrap();
+            }
+        })
+    };
+    let claims = DbClaims { sub: Uuid::new_v4(), tenant_id: app.tenant_id, role: Role::Developer };
+    for b in 0..8 {
+        let details: Vec<serde_json::Value> = (0..25).map(|i| serde_json::json!({"b": b, "i": i})).collect();
+        let entries: Vec<AuditEntry<'_>> = details
+            .iter()
+            .map(|d| AuditEntry { actor_id: None, actor_email: "batch@example.com", action: "test.batch", target: "t", details: d.clone(), request_id: "rid", ip: "127.0.0.1" })
+            .collect();
+        let mut tx = app.services_db().tenant_tx(&claims).await.unwrap();
+        insert_many(&mut tx, &entries).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    single.await.unwrap();
+    let batch: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "select seq, (details->>'b')::bigint, (details->>'i')::bigint from ops.audit_log where tenant_id = $1 and action = 'test.batch' order by seq",
+    )
+    .bind(app.tenant_id)
+    .fetch_all(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(batch.len(), 200);
+    let order: Vec<(i64, i64)> = batch.iter().map(|r| (r.1, r.2)).collect();
+    assert_eq!(order, (0..8).flat_map(|b| (0..25).map(move |i| (b, i))).collect::<Vec<_>>(), "rows in the order given");
+    for w in batch.chunks(25) {
+        assert_eq!(w[24].0 - w[0].0, 24, "one batch is one unbroken run of the chain");
+    }
+    let seqs: Vec<i64> = sqlx::query_scalar("select seq from ops.audit_log where tenant_id = $1 order by seq").bind(app.tenant_id).fetch_all(&app.owner).await.unwrap();
+    assert_eq!(seqs.len(), before + 240);
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+    let report = verify_one(&app.owner, app.tenant_id).await.unwrap();
+    assert!(report.is_intact() && report.head_seq == seqs.len() as i64, "{report:?}");
     app.stop().await;
 }
 

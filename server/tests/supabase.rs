@@ -209,16 +209,23 @@ impl Fx {
         sqlx::query_scalar("select count(*) from ops.audit_log where action = 'supabase.proxy'").fetch_one(&self.app.owner).await.unwrap()
     }
 
-    /// Waits for `n` audit rows (forwarded requests are recorded once their body is sent),
-    /// then makes sure no more arrive.
+    /// Waits until the proxy's audit writer has written what it was handed.
+    async fn flush_audit(&self) {
+        self.app.services.supabase.as_ref().unwrap().audit.flush().await;
+    }
+
+    /// Waits for `n` audit rows (forwarded requests hand theirs over once their body is sent,
+    /// a moment after the client has it), then makes sure no more arrive.
     async fn expect_audit_rows(&self, n: i64) {
         for _ in 0..100 {
+            self.flush_audit().await;
             if self.proxy_audit_count().await >= n {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+        self.flush_audit().await;
         assert_eq!(self.proxy_audit_count().await, n, "one audit row per proxied request");
     }
 
@@ -383,7 +390,13 @@ async fn each_proxied_request_leaves_exactly_one_audit_row_with_its_figures() {
     fx.call(&dev, "POST", &format!("v1/projects/{r}/database/query"), Some(serde_json::json!({"query": "select email from auth.users"}))).await;
     fx.call(&dev, "GET", &format!("v1/projects/{r}/api-keys"), None).await;
     fx.call(&dev, "GET", "v1/projects/../x", None).await; // reqwest resolves the `..`: v1/x, refused (403)
-    fx.expect_audit_rows(4).await;
+    // The local upstream (called in-process): its figures too, bytes_out as received.
+    let res = dev.get(fx.url(&format!("v1/projects/{}/storage/buckets", fx.local))).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let length = res.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let received = res.bytes().await.unwrap().len() as u64;
+    assert_eq!(length, Some(received), "the local API's length is passed on");
+    fx.expect_audit_rows(5).await;
     let rows: Vec<(String, String, serde_json::Value, Option<Uuid>)> =
         sqlx::query_as("select actor_email, target, details, tenant_id from ops.audit_log where action = 'supabase.proxy' order by id").fetch_all(&fx.app.owner).await.unwrap();
     let first = rows.iter().find(|r| r.2["path"].as_str().is_some_and(|p| p.ends_with("storage/buckets"))).unwrap();
@@ -398,6 +411,9 @@ async fn each_proxied_request_leaves_exactly_one_audit_row_with_its_figures() {
     assert!(!query.2.to_string().contains("auth.users"), "no bodies in the audit");
     let refused = rows.iter().find(|r| r.2["path"].as_str().is_some_and(|p| p.ends_with("api-keys"))).unwrap();
     assert_eq!((refused.2["status"].as_u64(), refused.2["outcome"].as_str()), (Some(403), Some("refused")));
+    let local = rows.iter().find(|r| r.1 == fx.local).unwrap();
+    assert_eq!((local.2["status"].as_u64(), local.2["outcome"].as_str(), local.2["bytes_out"].as_u64()), (Some(200), Some("forwarded"), Some(received)));
+    assert!(local.2["reason"].is_null(), "{}", local.2);
     fx.app.stop().await;
 }
 
@@ -454,6 +470,7 @@ async fn the_local_api_serves_real_data_for_every_section_of_the_panel() {
         assert_eq!(json(&fx.call(&dev, "GET", &p("secrets"), None).await.1), serde_json::json!([]));
 
         tokio::time::sleep(Duration::from_millis(300)).await; // the earlier requests' audit rows
+        fx.flush_audit().await;
         let (s, t) = fx.call(&dev, "GET", &p("analytics/endpoints/logs.all"), None).await;
         assert_eq!(s, 200, "{t}");
         let logs = json(&t);
@@ -581,6 +598,101 @@ async fn the_proxy_needs_a_login_and_the_local_api_its_token() {
     assert_eq!(fx.hits(), 0);
     fx.expect_audit_rows(0).await;
     fx.app.stop().await;
+}
+
+/// Polls the proxy until it answers `want` (at most 2 s), returning what it answered last.
+async fn answers(fx: &Fx, c: &reqwest::Client, path: &str, want: u16) -> u16 {
+    let mut last = 0;
+    for _ in 0..40 {
+        last = fx.call(c, "GET", path, None).await.0;
+        if last == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    last
+}
+
+#[tokio::test]
+async fn kept_grants_end_with_any_change_to_memberships_links_or_tokens_even_one_made_in_sql() {
+    let fx = fixture().await;
+    let sb = fx.app.services.supabase.clone().unwrap();
+    let (dev, user_id, _) = fx.app.logged_in(Role::Developer).await;
+    let (admin, _, _) = fx.app.logged_in(Role::Admin).await;
+    let path = format!("v1/projects/{}/storage/buckets", fx.local);
+    assert_eq!(fx.call(&dev, "GET", &path, None).await.0, 200);
+    assert_eq!(fx.call(&admin, "GET", &path, None).await.0, 200);
+    assert_eq!(sb.grants.len(), 2, "one grant per login and ref");
+    // Kept: the next requests read nothing (a lookup would see the role change below).
+    let epoch = fx.app.state.authz_epoch();
+    assert_eq!(fx.call(&dev, "GET", &path, None).await.0, 200);
+    assert_eq!(fx.app.state.authz_epoch(), epoch);
+
+    // A membership removed by hand in SQL: its notification ends every kept grant, in time
+    // for the next request (polled: the notification arrives a moment after the commit).
+    sqlx::query("delete from ops.memberships where user_id = $1").bind(user_id).execute(&fx.app.owner).await.unwrap();
+    assert_eq!(answers(&fx, &dev, &path, 401).await, 401, "a removed member is refused");
+    assert!(fx.app.state.authz_epoch() > epoch);
+    assert_eq!(fx.call(&admin, "GET", &path, None).await.0, 200, "others keep working");
+
+    // Unlinking in SQL: 403 for everyone.
+    sqlx::query("delete from ops.supabase_projects where project_ref = $1").bind(&fx.local).execute(&fx.app.owner).await.unwrap();
+    assert_eq!(answers(&fx, &admin, &path, 403).await, 403, "an unlinked project is refused");
+
+    // A role change through the console: in effect on the very next request (no polling).
+    let (pm, pm_id, _) = fx.app.logged_in(Role::Pm).await;
+    let query = format!("v1/projects/{}/database/query", fx.linked);
+    let write = serde_json::json!({"query": "select 1", "read_only": false});
+    assert_eq!(fx.call(&pm, "GET", &format!("v1/projects/{}/storage/buckets", fx.linked), None).await.0, 200);
+    assert_eq!(fx.call(&pm, "POST", &query, Some(write.clone())).await.0, 403, "a PM may not write");
+    let (s, body) = server_fn(&fx.app, &admin, "members/role", &[("user_id", &pm_id.to_string()), ("role", "admin")]).await;
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = fx.call(&pm, "POST", &query, Some(write)).await;
+    assert!((200..300).contains(&s), "the new admin role is used at once: {s} {body}");
+    fx.app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_requests_of_two_tenants_each_leave_one_row_none_lost_at_shutdown_and_the_chains_hold() {
+    let fx = fixture().await;
+    let (acme, _, _) = fx.app.logged_in(Role::Developer).await;
+    let globex_id: Uuid = sqlx::query_scalar("select id from ops.tenants where slug = 'globex'").fetch_one(&fx.app.owner).await.unwrap();
+    let (_, email) = fx.app.member_of(globex_id, Role::Admin).await;
+    let (globex, res) = fx.app.login(&email, common::PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    // Its own token (the one the test upstream accepts): the server's is only for Acme.
+    assert_eq!(server_fn(&fx.app, &globex, "supabase-token", &[("token", &fx.token)]).await.0, 200);
+    let mut calls = Vec::new();
+    for i in 0..60 {
+        let (client, path, want) = match i % 3 {
+            0 => (acme.clone(), format!("v1/projects/{}/storage/buckets", fx.local), 200),
+            1 => (acme.clone(), format!("v1/projects/{}/config/auth", random_ref()), 403),
+            _ => (globex.clone(), format!("v1/projects/{}/storage/buckets", fx.foreign), 200),
+        };
+        let url = fx.url(&path);
+        calls.push(tokio::spawn(async move {
+            let res = client.get(url).send().await.unwrap();
+            let status = res.status().as_u16();
+            let body = res.text().await.unwrap();
+            assert_eq!(status, want, "{i}: {body}");
+        }));
+    }
+    for c in calls {
+        c.await.unwrap();
+    }
+    // No waiting here: stopping the console writes whatever is still queued.
+    let Fx { app, .. } = fx;
+    let (owner, tenant_id) = (app.owner.clone(), app.tenant_id);
+    app.stop().await;
+    let counts: Vec<(Uuid, String, i64)> =
+        sqlx::query_as("select tenant_id, details->>'outcome', count(*) from ops.audit_log where action = 'supabase.proxy' group by 1, 2 order by 1, 2").fetch_all(&owner).await.unwrap();
+    let mut want = vec![(tenant_id, "forwarded".to_string(), 20), (tenant_id, "refused".to_string(), 20), (globex_id, "forwarded".to_string(), 20)];
+    want.sort();
+    assert_eq!(counts, want);
+    for t in [tenant_id, globex_id] {
+        let report = odooops::audit_verify::verify_one(&owner, t).await.unwrap();
+        assert!(report.is_intact(), "{report:?}");
+    }
 }
 
 /// Calls a server function with a form; (status, JSON or text body).

@@ -83,6 +83,7 @@ pub async fn set_member_role(user_id: Uuid, role: String) -> Result<(), AppError
         members::set_role(&mut tx, user_id, role).await.map_err(AppError::internal)?;
         s.audit(&mut tx, "member.role_changed", &user_id.to_string(), serde_json::json!({"from": before, "to": role})).await?;
         tx.commit().await.map_err(AppError::internal)?;
+        s.state.authz_changed();
         Ok(())
     })
     .await
@@ -108,6 +109,7 @@ pub async fn remove_member(user_id: Uuid) -> Result<(), AppError> {
         members::remove(&mut tx, user_id).await.map_err(AppError::internal)?;
         s.audit(&mut tx, "member.removed", &user_id.to_string(), serde_json::json!({"role": before})).await?;
         tx.commit().await.map_err(AppError::internal)?;
+        s.state.authz_changed();
         Ok(())
     })
     .await

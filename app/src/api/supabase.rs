@@ -124,6 +124,7 @@ pub async fn unlink_supabase(id: Uuid) -> Result<(), AppError> {
         repo::unlink(&mut tx, id).await.map_err(db)?;
         s.audit(&mut tx, "supabase.unlinked", &project_ref, serde_json::json!({"link_id": id, "name": name})).await?;
         tx.commit().await.map_err(db)?;
+        s.state.authz_changed();
         Ok(())
     })
     .await
@@ -160,6 +161,7 @@ pub async fn set_supabase_token(token: String) -> Result<(), AppError> {
         repo::put_token(&mut tx, &sealed, &hint, s.user_id(), &s.email).await.map_err(db)?;
         s.audit(&mut tx, "supabase.token_set", "-", serde_json::json!({"hint": hint})).await?;
         tx.commit().await.map_err(db)?;
+        s.state.authz_changed();
         Ok(())
     })
     .await
@@ -177,6 +179,7 @@ pub async fn remove_supabase_token() -> Result<(), AppError> {
         }
         s.audit(&mut tx, "supabase.token_removed", "-", serde_json::json!({})).await?;
         tx.commit().await.map_err(db)?;
+        s.state.authz_changed();
         Ok(())
     })
     .await

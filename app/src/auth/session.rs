@@ -113,12 +113,7 @@ pub(crate) async fn load_session() -> Result<Session, AppError> {
 /// The session of a plain HTTP request (SSE, CSV export, preview proxy), with a re-issued
 /// cookie when the token is past half its lifetime. The role is read live from the database.
 pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<(Session, Option<String>), AppError> {
-    let token = headers
-        .get(header::COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(jwt::from_cookie_header)
-        .ok_or(AppError::Unauthorized)?;
-    let claims = jwt::verify(&state.auth, token).ok_or(AppError::Unauthorized)?;
+    let claims = cookie_claims(state, headers)?;
     let mut db_claims = DbClaims { sub: claims.sub, tenant_id: claims.tenant_id, role: claims.role };
     let mut tx = state.db.tenant_tx(&db_claims).await.map_err(AppError::internal)?;
     let live_role = db::members::role_of(&mut tx, claims.sub).await.map_err(AppError::internal)?;
@@ -134,6 +129,17 @@ pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<(Sess
     }
     let session = Session { state: state.clone(), claims: db_claims, email: claims.email, meta: RequestMeta::from_headers(headers) };
     Ok((session, refreshed))
+}
+
+/// The login cookie's verified claims, before any database check: the role in them may be
+/// stale, so a caller reads the live one (as [`from_headers`] does) before trusting it.
+pub fn cookie_claims(state: &AppState, headers: &HeaderMap) -> Result<jwt::Claims, AppError> {
+    let token = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(jwt::from_cookie_header)
+        .ok_or(AppError::Unauthorized)?;
+    jwt::verify(&state.auth, token).ok_or(AppError::Unauthorized)
 }
 
 impl Session {

@@ -196,6 +196,26 @@ pub struct Route {
     pub server_token: bool,
 }
 
+/// What the proxy checks, in one statement: the live role of `user_id` in the transaction's
+/// tenant (as [`crate::db::members::role_of`]; None: not a member any more) and, with a ref,
+/// that tenant's route for it (as [`route`]; None: not linked).
+pub async fn grant(conn: &mut PgConnection, user_id: Uuid, project_ref: Option<&ProjectRef>) -> Result<(Option<crate::models::Role>, Option<Route>), sqlx::Error> {
+    let row: (Option<crate::models::Role>, bool, Option<String>, Option<String>, Option<bool>) = sqlx::query_as(
+        "select (select m.role from ops.memberships m join ops.users u on u.id = m.user_id
+                  where m.user_id = $1 and not u.disabled),
+                r.linked is not null, r.upstream, r.token_enc, r.server_token
+           from (select 1) one
+           left join (select true as linked, * from ops.supabase_route($2)) r on $2 is not null",
+    )
+    .bind(user_id)
+    .bind(project_ref.map(|r| r.as_str()))
+    .fetch_one(conn)
+    .await?;
+    let (role, linked, upstream, token_enc, server_token) = row;
+    let route = linked.then(|| Route { upstream: SupabaseUpstream::from_column(upstream.as_deref()), token_enc, server_token: server_token.unwrap_or(false) });
+    Ok((role, route))
+}
+
 pub async fn route(conn: &mut PgConnection, project_ref: &ProjectRef) -> Result<Option<Route>, sqlx::Error> {
     let row: Option<(Option<String>, Option<String>, bool)> =
         sqlx::query_as("select upstream, token_enc, server_token from ops.supabase_route($1)").bind(project_ref.as_str()).fetch_optional(conn).await?;

@@ -199,7 +199,7 @@ impl ServerThread {
             rt.block_on(async move {
                 let database = odooops::db::Database::open(&cfg).await.context("opening the benchmark database")?;
                 let built = odooops::build(&cfg, &database).await?;
-                let (services_shutdown, service_tasks) = (built.shutdown.clone(), built.tasks);
+                let (services, services_shutdown, service_tasks) = (built.services.clone(), built.shutdown.clone(), built.tasks);
                 let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
                 let server = tokio::spawn(odooops::startup::serve(built.listener, built.router, async {
                     let _ = stopped.await;
@@ -209,6 +209,7 @@ impl ServerThread {
                 odooops::Console::stop_services(&services_shutdown, service_tasks).await;
                 let _ = stop_server.send(());
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(10), server).await;
+                services.flush().await;
                 database.close().await?;
                 Ok(())
             })

@@ -5,6 +5,8 @@ use app::models::BuildState;
 use serde::Deserialize;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
@@ -14,6 +16,8 @@ pub const BUILD_CHANNEL: &str = "ops_builds";
 pub const MAIL_CHANNEL: &str = "ops_mail";
 pub const PROMOTION_CHANNEL: &str = "ops_promotions";
 pub const BACKUP_CHANNEL: &str = "ops_backups";
+/// A membership, user, Supabase link or token changed (see `AppState::authz_epoch`).
+pub const AUTHZ_CHANNEL: &str = "ops_authz";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LogNotice {
@@ -96,17 +100,19 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Starts listening on `pool` until `shutdown` turns true.
-    pub async fn start(pool: PgPool, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<Hub> {
+    /// Starts listening on `pool` until `shutdown` turns true. Authorization changes bump
+    /// `authz_epoch`, and so does a lost connection (a notification may have been missed).
+    pub async fn start(pool: PgPool, authz_epoch: Arc<AtomicU64>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<Hub> {
         let (tx, _) = broadcast::channel(4096);
         let mut listener = PgListener::connect_with(&pool).await?;
-        listener.listen_all([LOG_CHANNEL, BUILD_CHANNEL, MAIL_CHANNEL, PROMOTION_CHANNEL, BACKUP_CHANNEL]).await?;
+        listener.listen_all([LOG_CHANNEL, BUILD_CHANNEL, MAIL_CHANNEL, PROMOTION_CHANNEL, BACKUP_CHANNEL, AUTHZ_CHANNEL]).await?;
         let hub = Hub { tx: tx.clone(), stop: shutdown.clone() };
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = shutdown.changed() => return,
                     got = listener.try_recv() => match got {
+                        Ok(Some(n)) if n.channel() == AUTHZ_CHANNEL => { authz_epoch.fetch_add(1, Ordering::AcqRel); }
                         Ok(Some(n)) => {
                             let notice = match n.channel() {
                                 LOG_CHANNEL => serde_json::from_str(n.payload()).map(Notice::Log),
@@ -121,8 +127,12 @@ impl Hub {
                             }
                         }
                         // The connection dropped; the next call reconnects.
-                        Ok(None) => { let _ = tx.send(Notice::Resync); }
+                        Ok(None) => {
+                            authz_epoch.fetch_add(1, Ordering::AcqRel);
+                            let _ = tx.send(Notice::Resync);
+                        }
                         Err(e) => {
+                            authz_epoch.fetch_add(1, Ordering::AcqRel);
                             tracing::warn!(error = %e, "notification listener failed; retrying");
                             let _ = tx.send(Notice::Resync);
                             tokio::time::sleep(Duration::from_secs(1)).await;

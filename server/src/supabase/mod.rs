@@ -73,7 +73,9 @@
 //! `source=postgres_logs` lists the backing database's sessions (`pg_stat_activity`). The
 //! `sql` parameter of Supabase's logs endpoint is accepted and ignored.
 pub mod allow;
+pub mod audit;
 pub mod crypto;
+pub mod grants;
 pub mod local;
 pub mod proxy;
 
@@ -86,23 +88,28 @@ use std::time::Duration;
 pub struct Supabase {
     pub api_url: String,
     pub token: Option<Secret>,
-    /// This console's local API (`http://<listen addr>/local-supabase`).
-    pub local_url: String,
     pub local_token: Option<Secret>,
+    /// How long an upstream may take to answer (`ODOOOPS_SUPABASE_TIMEOUT_MS`).
+    pub timeout: Duration,
     pub http: reqwest::Client,
     pub secrets: Arc<crypto::SecretBox>,
     pub query_timeout: Duration,
     pub pools: local::Pools,
+    /// Where the proxy's audit rows go (see [`audit`]).
+    pub audit: audit::AuditWriter,
+    /// What the proxy's checks found, kept for a few seconds (see [`grants`]).
+    pub grants: Arc<grants::Grants>,
 }
 
 impl std::fmt::Debug for Supabase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Supabase").field("api_url", &self.api_url).field("local_url", &self.local_url).finish_non_exhaustive()
+        f.debug_struct("Supabase").field("api_url", &self.api_url).finish_non_exhaustive()
     }
 }
 
 impl Supabase {
-    pub fn new(cfg: &crate::config::Config, secrets: Arc<crypto::SecretBox>, addr: std::net::SocketAddr) -> anyhow::Result<Supabase> {
+    /// Starts the audit writer on the current runtime.
+    pub fn new(cfg: &crate::config::Config, secrets: Arc<crypto::SecretBox>, db: &app::db::Db) -> anyhow::Result<Supabase> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_millis(cfg.supabase_connect_timeout_ms.max(1)))
@@ -114,14 +121,16 @@ impl Supabase {
         Ok(Supabase {
             api_url: cfg.supabase_api_url.trim_end_matches('/').to_string(),
             token: cfg.supabase_token.clone(),
-            local_url: format!("http://{addr}/local-supabase"),
             // Unset: a random token for this process, so local links work through the proxy
             // and nobody else can call the local API.
             local_token: Some(cfg.supabase_local_token.clone().unwrap_or_else(|| Secret::new(crypto::random_token()))),
+            timeout: Duration::from_millis(cfg.supabase_timeout_ms.max(1)),
             http,
             secrets,
             query_timeout: Duration::from_millis(cfg.supabase_query_timeout_ms.max(1)),
             pools: local::Pools::default(),
+            audit: audit::AuditWriter::start(db.clone()),
+            grants: Arc::default(),
         })
     }
 }

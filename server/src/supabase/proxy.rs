@@ -1,18 +1,21 @@
 //! `/api/supabase-proxy/{*path}`: the guarded, audited forwarder (rules in the module doc of
 //! `supabase`).
 use super::allow::{self, Access};
+use super::audit::{AuditWriter, ProxyRow};
 use super::Supabase;
-use crate::logs::tail::viewer;
+use crate::routes::app_error;
 use crate::startup::HttpState;
-use app::auth::session::{RequestMeta, Session};
+use app::auth::session::{cookie_claims, RequestMeta, Session};
+use app::auth::Secret;
+use app::db::supabase::Route;
 use app::db::DbClaims;
 use app::models::supabase::{ProjectRef, SupabaseUpstream};
-use app::models::{Capability, Role};
-use axum::body::{Body, Bytes};
+use app::models::{AppError, Capability, Role};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -27,7 +30,7 @@ const RESPONSE_HEADERS: &[HeaderName] =
 
 /// What one audit row says about one request.
 struct Record {
-    db: app::db::Db,
+    audit: AuditWriter,
     claims: DbClaims,
     email: String,
     meta: RequestMeta,
@@ -39,57 +42,55 @@ struct Record {
 }
 
 impl Record {
-    async fn write(self, status: u16, latency_ms: f64, bytes_out: u64, outcome: &str, reason: Option<&str>) {
+    fn row(self, status: u16, latency_ms: f64, bytes_out: u64, outcome: &str, reason: Option<&str>) -> (AuditWriter, ProxyRow) {
         let details = serde_json::json!({
             "method": self.method, "path": self.path, "status": status, "latency_ms": (latency_ms * 1000.0).round() / 1000.0,
             "bytes_in": self.bytes_in, "bytes_out": bytes_out, "outcome": outcome, "reason": reason,
         });
-        let entry = app::db::audit::AuditEntry {
-            actor_id: Some(self.claims.sub),
-            actor_email: &self.email,
-            action: "supabase.proxy",
-            target: &self.target,
-            details,
-            request_id: &self.meta.request_id,
-            ip: &self.meta.ip,
-        };
-        let done = async {
-            let mut tx = self.db.tenant_tx(&self.claims).await?;
-            app::db::audit::insert(&mut tx, &entry).await?;
-            tx.commit().await
-        }
-        .await;
-        if let Err(e) = done {
-            tracing::error!(error = %e, project_ref = %self.target, "could not record a Supabase proxy request");
-        }
+        let row = ProxyRow { claims: self.claims, actor_email: self.email, target: self.target, details, request_id: self.meta.request_id, ip: self.meta.ip };
+        (self.audit, row)
     }
 
     fn elapsed_ms(&self) -> f64 {
         self.started.elapsed().as_secs_f64() * 1000.0
     }
 
-    /// A refusal or an upstream error: recorded before the answer goes out.
+    /// A refusal or an upstream error: recorded (committed) before the answer goes out.
     async fn answer(self, status: StatusCode, message: &str, outcome: &str) -> Response {
         let body = serde_json::json!({"error": message}).to_string();
         let ms = self.elapsed_ms();
-        self.write(status.as_u16(), ms, body.len() as u64, outcome, Some(message)).await;
+        let (audit, row) = self.row(status.as_u16(), ms, body.len() as u64, outcome, Some(message));
+        audit.record(row, true).await;
         (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
     }
 }
 
 pub async fn forward(State(s): State<HttpState>, req: Request) -> Response {
     let started = Instant::now();
-    let session = match viewer(&s, req.headers(), Capability::ViewDashboard).await {
-        Ok(v) => v,
-        Err(r) => return r,
+    let token = match cookie_claims(&s.app, req.headers()) {
+        Ok(c) => c,
+        Err(e) => return app_error(e),
     };
     let Some(sb) = s.services.supabase.clone() else {
         return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"error": "the Supabase proxy is not running"}))).into_response();
     };
     let (parts, body) = req.into_parts();
     let raw = parts.uri.path().strip_prefix(PREFIX).unwrap_or_default();
+    // The path is read before the database so that the link lookup shares the login check's
+    // statement; its refusals still come after the login check, in the documented order.
+    let segments = allow::normalize(raw);
+    let project_ref = segments.as_ref().ok().and_then(|s| allow::project_ref(s));
+    let claims = DbClaims { sub: token.sub, tenant_id: token.tenant_id, role: token.role };
+    let (claims, route) = match granted(&s, &sb, claims, project_ref.as_ref()).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let session = Session { state: s.app.clone(), claims, email: token.email, meta: RequestMeta::from_headers(&parts.headers) };
+    if let Err(e) = session.check(Capability::ViewDashboard).await {
+        return app_error(e);
+    }
     let mut record = Record {
-        db: s.app.db.clone(),
+        audit: sb.audit.clone(),
         claims: session.claims.clone(),
         email: session.email.clone(),
         meta: session.meta.clone(),
@@ -99,21 +100,16 @@ pub async fn forward(State(s): State<HttpState>, req: Request) -> Response {
         started,
         bytes_in: 0,
     };
-    let segments = match allow::normalize(raw) {
+    let segments = match segments {
         Ok(s) => s,
         Err(e) => return record.answer(StatusCode::BAD_REQUEST, &e.to_string(), "refused").await,
     };
-    let Some(project_ref) = allow::project_ref(&segments) else {
+    let Some(project_ref) = project_ref else {
         return record.answer(StatusCode::FORBIDDEN, "only v1/projects/{ref}/... paths of linked projects are allowed", "refused").await;
     };
     record.target = project_ref.to_string();
-    let upstream = match linked(&session, &project_ref).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return record.answer(StatusCode::FORBIDDEN, "this Supabase project is not linked to your tenant", "refused").await,
-        Err(e) => {
-            tracing::error!(error = %e, "Supabase link lookup failed");
-            return record.answer(StatusCode::INTERNAL_SERVER_ERROR, "internal error", "refused").await;
-        }
+    let Some(route) = route else {
+        return record.answer(StatusCode::FORBIDDEN, "this Supabase project is not linked to your tenant", "refused").await;
     };
     let Some(rule) = allow::rule(&parts.method, &segments) else {
         return record.answer(StatusCode::FORBIDDEN, "this method and path are not on the Supabase proxy's allow-list", "refused").await;
@@ -136,16 +132,32 @@ pub async fn forward(State(s): State<HttpState>, req: Request) -> Response {
     } else {
         body
     };
-    send(&sb, upstream, &parts.method, &segments.join("/"), parts.uri.query(), &parts.headers, body, record).await
+    send(&s, &sb, route, &parts.method, &segments.join("/"), parts.uri.query(), &parts.headers, body, record).await
 }
 
-/// Where the caller's tenant's link for `project_ref` goes, and with which token; None when
-/// it is not linked.
-async fn linked(session: &Session, project_ref: &ProjectRef) -> Result<Option<app::db::supabase::Route>, app::models::AppError> {
-    let mut tx = session.tx().await?;
-    let route = app::db::supabase::route(&mut tx, project_ref).await.map_err(app::models::AppError::internal)?;
-    tx.commit().await.map_err(app::models::AppError::internal)?;
-    Ok(route)
+/// The login check and the link lookup: the claims with the login's live role (401 when it
+/// is no member any more, as on every plain HTTP route), and the tenant's route for
+/// `project_ref` (None: not linked). Both come from one statement of one transaction under
+/// the tenant's claims, so RLS decides; a positive answer is kept for a few seconds (see
+/// [`super::grants`]) and then costs no database round trip.
+async fn granted(s: &HttpState, sb: &Supabase, mut claims: DbClaims, project_ref: Option<&ProjectRef>) -> Result<(DbClaims, Option<Route>), Response> {
+    let epoch = s.app.authz_epoch();
+    if let Some(r) = project_ref {
+        if let Some((role, route)) = sb.grants.get(claims.sub, claims.tenant_id, r.as_str(), epoch) {
+            claims.role = role;
+            return Ok((claims, Some(route)));
+        }
+    }
+    let internal = |e: sqlx::Error| app_error(AppError::internal(e));
+    let mut tx = s.app.db.tenant_tx_one_trip(&claims).await.map_err(internal)?;
+    let (role, route) = app::db::supabase::grant(&mut tx, claims.sub, project_ref).await.map_err(internal)?;
+    // Only read: dropped, not committed (the rollback goes out with the connection's return).
+    drop(tx);
+    claims.role = role.ok_or_else(|| app_error(AppError::Unauthorized))?;
+    if let (Some(r), Some(route)) = (project_ref, &route) {
+        sb.grants.put(claims.sub, claims.tenant_id, r.as_str(), epoch, claims.role, route.clone());
+    }
+    Ok((claims, route))
 }
 
 /// The bearer token for a route: the local API's own; for the Management API the tenant's
@@ -187,16 +199,53 @@ fn query_body(body: &[u8], admin: bool) -> Result<Bytes, (StatusCode, &'static s
     Ok(Bytes::from(v.to_string()))
 }
 
+/// An upstream's answer, before its body is passed on.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    /// The body's length when known in advance.
+    length: Option<u64>,
+    body: Pin<Box<dyn Stream<Item = Result<Bytes, axum::BoxError>> + Send>>,
+}
+
 #[allow(clippy::too_many_arguments)]
-async fn send(sb: &Supabase, route: app::db::supabase::Route, method: &Method, path: &str, query: Option<&str>, headers: &HeaderMap, body: Bytes, record: Record) -> Response {
-    let base = match route.upstream {
-        SupabaseUpstream::Default => &sb.api_url,
-        SupabaseUpstream::Local => &sb.local_url,
-    };
+async fn send(s: &HttpState, sb: &Supabase, route: Route, method: &Method, path: &str, query: Option<&str>, headers: &HeaderMap, body: Bytes, record: Record) -> Response {
     let Some(token) = token_for(sb, &route) else {
         return record.answer(StatusCode::BAD_GATEWAY, "no Supabase management token is configured for this organization", "upstream_error").await;
     };
-    let mut url = format!("{base}/{path}");
+    let token = &token;
+    let upstream = route.upstream;
+    let answered = match (upstream, &s.local_api) {
+        (SupabaseUpstream::Default, _) => remote(sb, token, method, path, query, headers, body, &record.target).await,
+        (SupabaseUpstream::Local, Some(api)) => in_process(api, sb, token, method, path, query, headers, body).await,
+        // A router built without the local API (the proxy's own router always has it).
+        (SupabaseUpstream::Local, None) => Err("upstream unreachable"),
+    };
+    let res = match answered {
+        Ok(a) => a,
+        Err(why) => return record.answer(StatusCode::BAD_GATEWAY, why, "upstream_error").await,
+    };
+    let mut out = Response::builder().status(res.status);
+    for (name, value) in &res.headers {
+        let keep = RESPONSE_HEADERS.iter().any(|h| h == name) || name.as_str().starts_with("x-ratelimit-");
+        if keep {
+            if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+                out = out.header(name.as_str(), v);
+            }
+        }
+    }
+    if let (Some(n), false) = (res.length, res.headers.contains_key(header::CONTENT_LENGTH)) {
+        out = out.header(header::CONTENT_LENGTH, n);
+    }
+    let latency = record.elapsed_ms();
+    let counted = Counted { inner: res.body, bytes: 0, expected: res.length, status: res.status.as_u16(), latency, record: Some(record) };
+    out.body(Body::from_stream(counted)).unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+}
+
+/// Supabase's Management API (or whatever `ODOOOPS_SUPABASE_API_URL` names), over HTTP.
+#[allow(clippy::too_many_arguments)]
+async fn remote(sb: &Supabase, token: &Secret, method: &Method, path: &str, query: Option<&str>, headers: &HeaderMap, body: Bytes, project_ref: &str) -> Result<Answer, &'static str> {
+    let mut url = format!("{}/{path}", sb.api_url);
     if let Some(q) = query.filter(|q| !q.is_empty()) {
         url.push('?');
         url.push_str(q);
@@ -215,32 +264,55 @@ async fn send(sb: &Supabase, route: app::db::supabase::Route, method: &Method, p
         Err(e) => {
             let why = if e.is_timeout() { "upstream timed out" } else { "upstream unreachable" };
             // reqwest's error names the URL, never the headers: no token in the log.
-            tracing::warn!(project_ref = %record.target, error = %e.without_url(), "{why}");
-            return record.answer(StatusCode::BAD_GATEWAY, why, "upstream_error").await;
+            tracing::warn!(project_ref = %project_ref, error = %e.without_url(), "{why}");
+            return Err(why);
         }
     };
-    let status = StatusCode::from_u16(res.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut out = Response::builder().status(status);
-    for (name, value) in res.headers() {
-        let keep = RESPONSE_HEADERS.iter().any(|h| h == name) || name.as_str().starts_with("x-ratelimit-");
-        if keep {
-            if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
-                out = out.header(name.as_str(), v);
-            }
+    Ok(Answer {
+        status: StatusCode::from_u16(res.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+        headers: res.headers().clone(),
+        length: res.content_length(),
+        body: Box::pin(res.bytes_stream().map_err(axum::BoxError::from)),
+    })
+}
+
+/// This console's own local Management API, called in-process: the same router, extractor
+/// and handlers an HTTP caller reaches at `/local-supabase`, bearer token included, without
+/// a second HTTP exchange over loopback. Bounded by `ODOOOPS_SUPABASE_TIMEOUT_MS` as a
+/// remote call is.
+#[allow(clippy::too_many_arguments)]
+async fn in_process(api: &axum::Router, sb: &Supabase, token: &Secret, method: &Method, path: &str, query: Option<&str>, headers: &HeaderMap, body: Bytes) -> Result<Answer, &'static str> {
+    use tower::Service;
+    let mut uri = format!("{}/{path}", super::local::MOUNT);
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        uri.push('?');
+        uri.push_str(q);
+    }
+    let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| "upstream unreachable")?;
+    bearer.set_sensitive(true);
+    let mut req = Request::builder().method(method.clone()).uri(uri).header(header::AUTHORIZATION, bearer);
+    for name in REQUEST_HEADERS {
+        if let Some(v) = headers.get(name) {
+            req = req.header(name, v);
         }
     }
-    let latency = record.elapsed_ms();
-    let expected = res.content_length();
-    let counted = Counted { inner: Box::pin(res.bytes_stream()), bytes: 0, expected, status: status.as_u16(), latency, record: Some(record) };
-    out.body(Body::from_stream(counted)).unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+    let req = req.body(Body::from(body)).map_err(|_| "upstream unreachable")?;
+    let mut api = api.clone();
+    let res = match tokio::time::timeout(sb.timeout, api.call(req)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(never)) => match never {},
+        Err(_) => return Err("upstream timed out"),
+    };
+    let (parts, body) = res.into_parts();
+    Ok(Answer { status: parts.status, headers: parts.headers, length: body.size_hint().exact(), body: Box::pin(body.into_data_stream().map_err(axum::BoxError::from)) })
 }
 
 /// The upstream body on its way to the browser, counted; its audit row is written when it
 /// ends (or is dropped because the browser went away).
 struct Counted {
-    inner: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
+    inner: Pin<Box<dyn Stream<Item = Result<Bytes, axum::BoxError>> + Send>>,
     bytes: u64,
-    /// The upstream's content-length: reaching it is the end, even if not polled again.
+    /// The body's length when known: reaching it is the end, even if not polled again.
     expected: Option<u64>,
     status: u16,
     latency: f64,
@@ -248,7 +320,7 @@ struct Counted {
 }
 
 impl Stream for Counted {
-    type Item = reqwest::Result<Bytes>;
+    type Item = Result<Bytes, axum::BoxError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let next = self.inner.poll_next_unpin(cx);
@@ -265,8 +337,8 @@ impl Stream for Counted {
 impl Counted {
     fn finish(&mut self, reason: Option<&'static str>) {
         if let Some(r) = self.record.take() {
-            let (status, latency, bytes) = (self.status, self.latency, self.bytes);
-            tokio::spawn(r.write(status, latency, bytes, "forwarded", reason));
+            let (audit, row) = r.row(self.status, self.latency, self.bytes, "forwarded", reason);
+            audit.submit(row);
         }
     }
 }

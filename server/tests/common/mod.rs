@@ -27,6 +27,7 @@ pub struct TestApp {
     pub project_id: Uuid,
     pub data_dir: std::path::PathBuf,
     pub services: odooops::services::Services,
+    pub state: app::state::AppState,
     /// The mail catcher's SMTP address.
     pub smtp_addr: Option<std::net::SocketAddr>,
     services_shutdown: tokio::sync::watch::Sender<bool>,
@@ -89,6 +90,7 @@ impl TestApp {
         let database = Database::open(&cfg).await.expect("open database");
         let console = odooops::build(&cfg, &database).await.expect("build console");
         let base = format!("http://{}", console.addr);
+        let state = console.state.clone();
         let smtp_addr = console.smtp_addr;
         let (services, services_shutdown, service_tasks) = (console.services.clone(), console.shutdown.clone(), console.tasks);
         let (tx, rx) = oneshot::channel::<()>();
@@ -108,6 +110,7 @@ impl TestApp {
             project_id,
             data_dir: cfg.data_dir.clone(),
             services,
+            state,
             smtp_addr,
             services_shutdown,
             service_tasks,
@@ -184,6 +187,7 @@ impl TestApp {
         if let Some(task) = self.task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
+        self.services.flush().await;
         // Build workspaces and repository mirrors.
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
