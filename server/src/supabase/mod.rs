@@ -5,6 +5,10 @@
 //!
 //! Checked in this order, each refusal a JSON `{"error": "..."}`:
 //! 1. the login cookie names a member (else **401**, not audited: there is nobody to record);
+//!    the live role and the link of step 3 are read in one statement under the tenant's RLS
+//!    and, when both are there, kept for up to 5 s per login and ref; any change to
+//!    memberships, users, links or tokens ends every kept answer (see [`grants`]), so a
+//!    removed member or an unlinked project is refused on the next request;
 //! 2. the raw path is clean: no percent-encoding at all, no `\`, no empty, `.` or `..`
 //!    segments (so no `//`), no `:` or `@` (scheme, host, absolute URL), no control
 //!    characters, only `[A-Za-z0-9._-]` in segments (else **400**);
@@ -18,7 +22,9 @@
 //!
 //! Forwarded to `ODOOOPS_SUPABASE_API_URL` (default `https://api.supabase.com`) with
 //! `Authorization: Bearer $ODOOOPS_SUPABASE_TOKEN`; links whose `upstream` is `local` go to the
-//! console's own local API below with `ODOOOPS_SUPABASE_LOCAL_TOKEN`. The query string is
+//! console's own local API below with `ODOOOPS_SUPABASE_LOCAL_TOKEN`, called in-process (the
+//! same router, token check and handlers, without a second HTTP exchange over loopback; the
+//! same timeout, no connect timeout). The query string is
 //! passed on unchanged. Only `accept` and `content-type` go upstream from the browser (never
 //! its cookies or authorization); only `content-type`, `content-length`, `content-encoding`,
 //! `cache-control`, `etag`, `last-modified`, `retry-after` and `x-ratelimit-*` come back. The
@@ -37,6 +43,17 @@
 //! `upstream_error`. Forwarded requests are recorded when the response body has been sent
 //! (or the client went away), so `bytes_out` is what was actually streamed. Never bodies,
 //! query strings or tokens.
+//!
+//! The rows are written by one background writer ([`audit`]): a refusal's or an upstream
+//! error's row is committed before its answer goes out; a forwarded request's row is handed
+//! over when its body ends and committed within [`audit::LINGER`] (20 ms) plus the write.
+//! Rows arriving together go in together, one transaction and one multi-row insert per
+//! tenant, so a tenant's audit chain head is locked once per batch instead of once per
+//! request; `created_at` is the batch's transaction time. At shutdown the console writes what
+//! is still queued once its HTTP server has drained (`Services::flush`); a crash can lose the
+//! forwarded requests' rows of that last moment. A batch the database refuses is retried up
+//! to 4 times when none of it can have been committed, then logged as lost (tenant and row
+//! count, never contents).
 //!
 //! # Allowed routes (paths below `/api/supabase-proxy/v1/projects/{ref}`) and their shapes
 //!
