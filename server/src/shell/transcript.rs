@@ -172,7 +172,7 @@ impl Drop for WriterGone {
             let lost = q.lost + q.events.len() as u64;
             drop(q);
             log.room.close();
-            let _ = log.done.send(Some(lost));
+            log.done.send_replace(Some(lost));
         }
     }
 }
@@ -217,12 +217,12 @@ async fn write_loop(shared: Weak<Shared>, wake: Arc<Notify>, every: Duration) {
             if t.closing {
                 let lost = lock(&t.log.queue).lost;
                 t.log.room.close();
-                let _ = t.log.done.send(Some(lost));
-                finished.push(t.log.id);
+                t.log.done.send_replace(Some(lost));
+                finished.push(t.log.clone());
             }
         }
         if !finished.is_empty() {
-            lock(&s.logs).retain(|l| !finished.contains(&l.id));
+            lock(&s.logs).retain(|l| !finished.iter().any(|f| Arc::ptr_eq(f, l)));
         }
     }
 }
