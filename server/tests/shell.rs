@@ -421,3 +421,82 @@ async fn only_the_openers_console_appends_to_a_transcript_and_nobody_inserts_dir
     let rows: Vec<Vec<u8>> = sqlx::query_scalar("select data from ops.exec_events where session_id = $1 order by seq").bind(id).fetch_all(&app.owner).await.unwrap();
     assert_eq!(rows, vec![b"hello".to_vec(), b"!".to_vec()], "nothing forged got in");
 }
+
+#[tokio::test]
+async fn one_writer_keeps_every_sessions_transcript_whole_in_order_and_in_its_own_tenant() {
+    use app::db::DbClaims;
+    use app::models::ExecDirection;
+    use odooops::shell::transcript::Transcripts;
+    let app = TestApp::spawn().await;
+    let mut conn = app.owner.acquire().await.unwrap();
+    let globex = odooops::admin::ensure_tenant(&mut conn, "globex", "Globex").await.unwrap();
+    let globex_project = odooops::admin::create_project_in(&mut conn, globex, "erp", "Globex ERP", "").await.unwrap();
+    drop(conn);
+    // Two developers in each tenant, each with a session of their own.
+    let mut sessions = Vec::new();
+    for (tenant, project) in [(app.tenant_id, app.project_id), (globex, globex_project), (app.tenant_id, app.project_id), (globex, globex_project)] {
+        let (user, email) = app.member_of(tenant, Role::Developer).await;
+        let id: Uuid = sqlx::query_scalar(
+            "insert into ops.exec_sessions (tenant_id, project_id, environment_id, environment_name, stage, user_id, user_email, ttl_seconds, idle_seconds, expires_at)
+             select $1, $2, e.id, e.name, e.stage, $3, $4, 600, 600, now() + interval '10 minutes' from ops.environments e where e.project_id = $2 and e.stage = 'staging'
+             returning id",
+        )
+        .bind(tenant)
+        .bind(project)
+        .bind(user)
+        .bind(&email)
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+        sessions.push((id, DbClaims { sub: user, tenant_id: tenant, role: Role::Developer }));
+    }
+    // A recorder whose claims are not the session's owner's: its rows are refused, and the
+    // others sharing its flush are not held back.
+    let (forged_id, _) = sessions[1].clone();
+    let forged_claims = sessions[0].1.clone();
+    let transcripts = Transcripts::new(app.services_db(), Duration::from_millis(20));
+    let started = std::time::Instant::now();
+    let recorders: Vec<_> = sessions.iter().map(|(id, c)| std::sync::Arc::new(transcripts.open(c.clone(), *id, started))).collect();
+    let forged = transcripts.open(forged_claims, forged_id, started);
+    forged.record(ExecDirection::Output, b"forged").await;
+    // Every session types and gets output at once, over several flush windows; big chunks split.
+    let tasks: Vec<_> = recorders
+        .iter()
+        .enumerate()
+        .map(|(n, r)| {
+            let r = r.clone();
+            tokio::spawn(async move {
+                for i in 0..300 {
+                    r.record(ExecDirection::Input, format!("{n}:{i};").as_bytes()).await;
+                    r.record(ExecDirection::Output, format!("out {n}:{i}\r\n").as_bytes()).await;
+                    if i % 100 == 0 {
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                    }
+                }
+                r.record(ExecDirection::Output, &vec![b'x'; 70_000]).await;
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for r in &recorders {
+        assert_eq!(r.close().await, 0);
+    }
+    assert_eq!(forged.close().await, 1, "the forged chunk is reported lost");
+    for (n, (id, claims)) in sessions.iter().enumerate() {
+        let rows = transcript(&app, *id).await;
+        assert_eq!(rows.len(), 600 + 3, "session {n}: every chunk is a row");
+        assert!(rows.iter().enumerate().all(|(i, r)| r.0 == i as i64), "session {n}: seq runs 0.. without gaps");
+        assert!(rows.windows(2).all(|w| w[0].2 <= w[1].2), "session {n}: offsets never go back");
+        let want_in: String = (0..300).map(|i| format!("{n}:{i};")).collect();
+        let want_out: String = (0..300).map(|i| format!("out {n}:{i}\r\n")).collect::<String>() + &"x".repeat(70_000);
+        assert_eq!(String::from_utf8(joined(&rows, "input")).unwrap(), want_in, "session {n}: input in order");
+        assert_eq!(String::from_utf8(joined(&rows, "output")).unwrap(), want_out, "session {n}: output in order, no forged bytes");
+        let tenants: Vec<Uuid> = sqlx::query_scalar("select distinct tenant_id from ops.exec_events where session_id = $1").bind(id).fetch_all(&app.owner).await.unwrap();
+        assert_eq!(tenants, vec![claims.tenant_id], "session {n}: rows in its own tenant");
+        let (events, bytes_in): (i64, i64) = sqlx::query_as("select events, bytes_in from ops.exec_sessions where id = $1").bind(id).fetch_one(&app.owner).await.unwrap();
+        assert_eq!((events, bytes_in), (603, want_in.len() as i64), "session {n}: counters");
+    }
+    app.stop().await;
+}

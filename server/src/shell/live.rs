@@ -140,7 +140,7 @@ pub async fn start(svc: &ShellService, t: &SessionTarget, claims: &DbClaims) -> 
         child: tokio::sync::Mutex::new(p.child),
         screen: Mutex::new(Screen { recent: Vec::new(), cap: cfg.scrollback_bytes.max(1024) }),
         frames,
-        recorder: Recorder::start(svc.db().clone(), claims.clone(), t.id, started, cfg.flush_every),
+        recorder: svc.transcripts().open(claims.clone(), t.id, started),
         last_input: Mutex::new(started),
         closed: AtomicBool::new(false),
         end: watch::channel(None).0,

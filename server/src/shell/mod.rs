@@ -45,6 +45,8 @@ struct Inner {
     instances: Instances,
     live: Mutex<HashMap<Uuid, Arc<LiveSession>>>,
     stopping: AtomicBool,
+    /// One transcript writer for every session of this console.
+    transcripts: transcript::Transcripts,
 }
 
 /// Why a browser cannot attach.
@@ -57,7 +59,8 @@ pub enum AttachError {
 
 impl ShellService {
     pub fn new(db: Db, cfg: ShellConfig, instances: Instances) -> ShellService {
-        ShellService { inner: Arc::new(Inner { db, cfg, instances, live: Mutex::default(), stopping: AtomicBool::new(false) }) }
+        let transcripts = transcript::Transcripts::new(db.clone(), cfg.flush_every);
+        ShellService { inner: Arc::new(Inner { db, cfg, instances, live: Mutex::default(), stopping: AtomicBool::new(false), transcripts }) }
     }
 
     pub fn config(&self) -> &ShellConfig {
@@ -66,6 +69,10 @@ impl ShellService {
 
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    pub fn transcripts(&self) -> &transcript::Transcripts {
+        &self.inner.transcripts
     }
 
     /// The running session, or a new PTY for a session that never started. A session that
